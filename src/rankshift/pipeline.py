@@ -1,0 +1,282 @@
+"""One query through every stage, keeping every stage's ranking, timing and the audits."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from rankshift.audit import audit
+from rankshift.config import (
+    DEFAULT_BI_ENCODER,
+    DEFAULT_FUSION_WEIGHT,
+    DEFAULT_K,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_N,
+    DEFAULT_RERANKER,
+    DEFAULT_RRF_K,
+)
+from rankshift.config import (
+    cache_dir as default_cache_dir,
+)
+from rankshift.corpus import Collection
+from rankshift.rerank import CrossEncoderReranker, PairScoreCache, rerank, try_load_reranker
+from rankshift.retrievers.base import ProgressFn, Retriever
+from rankshift.retrievers.hybrid import FusionMethod, HybridRetriever
+from rankshift.types import PipelineResult, Query, ScoredDoc, StageResult
+
+FirstStage = Literal["bm25", "dense", "hybrid"]
+
+FIRST_STAGES: dict[str, str] = {
+    "bm25": "BM25 (bm25s, Lucene variant, stemmed)",
+    "dense": "Bi-encoder + FAISS (cosine)",
+    "hybrid": "Fusion of BM25 and dense",
+}
+"""Registry of first stages: feeds the CLI's choices and the app's select boxes."""
+
+
+class EmptyQueryError(ValueError):
+    """The query has nothing to search for (empty, or only stopwords for BM25)."""
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything that decides a pipeline result. Hashable, so it can key caches."""
+
+    first_stages: tuple[str, ...] = ("bm25", "dense", "hybrid")
+    rerank_input: str = "hybrid"
+    """The first stage whose top-K the reranker reorders."""
+    k: int = DEFAULT_K
+    n: int = DEFAULT_N
+    bi_encoder: str = DEFAULT_BI_ENCODER
+    reranker: str | None = DEFAULT_RERANKER
+    """Cross-encoder id or folder; ``None`` turns reranking off."""
+    max_length: int = DEFAULT_MAX_LENGTH
+    fusion: FusionMethod = "rrf"
+    fusion_weight: float = DEFAULT_FUSION_WEIGHT
+    rrf_k: int = DEFAULT_RRF_K
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
+    bm25_method: str = "lucene"
+    dense_index: str = "flat"
+    rerank_timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in (*self.first_stages, self.rerank_input) if s not in FIRST_STAGES]
+        if unknown:
+            raise ValueError(
+                f"unknown first stage {unknown[0]!r}; choose from {', '.join(FIRST_STAGES)}"
+            )
+        if self.k < 1 or self.n < 1:
+            raise ValueError("k and n must be at least 1")
+        if self.n > self.k:
+            raise ValueError(f"n ({self.n}) cannot exceed k ({self.k}): the reranker only sees k")
+
+    @property
+    def needed_stages(self) -> list[str]:
+        """First stages to compute: the displayed ones, the reranker's input, and hybrid's parts."""
+        need = list(dict.fromkeys([*self.first_stages, self.rerank_input]))
+        if "hybrid" in need:
+            need = list(dict.fromkeys(["bm25", "dense", *need]))
+        return need
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["first_stages"] = list(self.first_stages)
+        return d
+
+    def with_(self, **changes: Any) -> PipelineSettings:
+        return replace(self, **changes)
+
+
+class Pipeline:
+    """Retrieve with each first stage, rerank one of them, audit the reranked list against each.
+
+    Build it with :meth:`from_settings` (loads or builds indexes and models), or inject
+    ready-made components (the app caches them separately, so changing K re-uses the indexes).
+    """
+
+    def __init__(
+        self,
+        collection: Collection,
+        settings: PipelineSettings,
+        retrievers: dict[str, Retriever],
+        reranker: CrossEncoderReranker | None = None,
+        reranker_error: str | None = None,
+    ) -> None:
+        missing = [s for s in settings.needed_stages if s not in retrievers]
+        if missing:
+            raise ValueError(f"no retriever for stage(s): {', '.join(missing)}")
+        self.collection = collection
+        self.settings = settings
+        self.retrievers = retrievers
+        self.reranker = reranker
+        self.reranker_error = reranker_error
+        if settings.reranker is None:
+            self.reranker_error = "Reranking is turned off."
+
+    @classmethod
+    def from_settings(
+        cls,
+        collection: Collection,
+        settings: PipelineSettings | None = None,
+        cache_dir: str | Path | None = None,
+        progress: ProgressFn | None = None,
+        show_progress: bool = False,
+    ) -> Pipeline:
+        from rankshift.retrievers.bm25 import BM25Retriever
+        from rankshift.retrievers.dense import DenseRetriever
+
+        settings = settings or PipelineSettings()
+        cdir = default_cache_dir(cache_dir)
+        retrievers: dict[str, Retriever] = {}
+        need = settings.needed_stages
+        if "bm25" in need:
+            retrievers["bm25"] = BM25Retriever(
+                collection,
+                k1=settings.bm25_k1,
+                b=settings.bm25_b,
+                method=settings.bm25_method,  # type: ignore[arg-type]
+                cache_dir=cdir,
+                progress=progress,
+                show_progress=show_progress,
+            )
+        if "dense" in need:
+            retrievers["dense"] = DenseRetriever(
+                collection,
+                settings.bi_encoder,
+                index_type=settings.dense_index,  # type: ignore[arg-type]
+                cache_dir=cdir,
+                progress=progress,
+                show_progress=show_progress,
+            )
+        if "hybrid" in need:
+            retrievers["hybrid"] = make_hybrid(retrievers["bm25"], retrievers["dense"], settings)
+        reranker, error = None, None
+        if settings.reranker is not None:
+            reranker, error = try_load_reranker(
+                settings.reranker,
+                settings.max_length,
+                cache=PairScoreCache(cdir / "pair_scores.sqlite"),
+            )
+        return cls(collection, settings, retrievers, reranker, error)
+
+    def query_problem(self, text: str) -> str | None:
+        """A friendly reason why ``text`` cannot be searched, or None if it can."""
+        if not text.strip():
+            return "Type a query to search."
+        bm25 = self.retrievers.get("bm25")
+        tokenize = getattr(bm25, "tokenize", None)
+        if (
+            tokenize is not None
+            and not tokenize([text])[0]
+            and set(self.settings.needed_stages) == {"bm25"}
+        ):
+            return (
+                "That query has only stopwords (words like 'the', 'of'); BM25 has nothing to match."
+            )
+        return None
+
+    def retrieve(self, text: str) -> tuple[dict[str, StageResult], float]:
+        """Run every needed first stage; returns stages by key and the wall time in ms."""
+        s = self.settings
+        stages: dict[str, StageResult] = {}
+        raw: dict[str, list[ScoredDoc]] = {}  # full-depth lists, for fusion
+        t0 = time.perf_counter()
+        for key in s.needed_stages:
+            retriever = self.retrievers[key]
+            start = time.perf_counter()
+            if (
+                key == "hybrid"
+                and isinstance(retriever, HybridRetriever)
+                and {"bm25", "dense"} <= stages.keys()
+            ):
+                depth = max(s.k, retriever.depth)
+                # Fuse the lists already retrieved (at fusion depth) instead of searching twice.
+                sparse = raw.get("bm25") or retriever.sparse.search(text, depth)
+                dense = raw.get("dense") or retriever.dense.search(text, depth)
+                ranking = retriever.fuse(sparse, dense, s.k)
+                ms = (time.perf_counter() - start) * 1000 + stages["bm25"].ms + stages["dense"].ms
+            else:
+                depth = max(s.k, getattr(self.retrievers.get("hybrid"), "depth", 0))
+                full = retriever.search(text, depth)
+                raw[key] = full
+                ranking = full[: s.k]
+                ms = (time.perf_counter() - start) * 1000
+            stages[key] = StageResult(
+                name=retriever.name,
+                kind="first_stage",
+                ranking=ranking,
+                ms=ms,
+                params=dict(getattr(retriever, "params", {})),
+            )
+        return stages, (time.perf_counter() - t0) * 1000
+
+    def run(
+        self,
+        query: str | Query,
+        progress: ProgressFn | None = None,
+    ) -> PipelineResult:
+        """Run one query through every stage.
+
+        Args:
+            query: free text, or a :class:`Query` from the collection.
+            progress: called as pairs are scored: ``progress("Reranking", done, total)``.
+
+        Raises:
+            EmptyQueryError: the query is empty or cannot match anything.
+        """
+        q = query if isinstance(query, Query) else Query(query_id="adhoc", text=query)
+        problem = self.query_problem(q.text)
+        if problem:
+            raise EmptyQueryError(problem)
+        s = self.settings
+        t0 = time.perf_counter()
+        needed, retrieve_ms = self.retrieve(q.text)
+        shown = {k: needed[k] for k in s.first_stages}
+        reranked_stage, info = rerank(
+            self.reranker,
+            q.text,
+            needed[s.rerank_input],
+            self.collection.documents,
+            s.k,
+            unavailable_message=self.reranker_error,
+            model_id=s.reranker or "none",
+            progress=progress,
+            timeout_s=s.rerank_timeout_s,
+        )
+        stages = {**shown, "reranked": reranked_stage}
+        audits = (
+            {key: audit(stage, reranked_stage, s.n) for key, stage in shown.items()}
+            if info.reranked
+            else {}
+        )
+        total_ms = (time.perf_counter() - t0) * 1000
+        timings = {
+            **{key: st.ms for key, st in shown.items()},
+            "retrieve": retrieve_ms,
+            "rerank": info.ms,
+            "total": total_ms,
+            "per_pair": info.ms / info.scored_pairs if info.scored_pairs else 0.0,
+        }
+        return PipelineResult(
+            query=q,
+            collection=self.collection.fingerprint,
+            settings=s.to_dict(),
+            stages=stages,
+            rerank=info,
+            audits=audits,
+            timings_ms=timings,
+        )
+
+
+def make_hybrid(sparse: Retriever, dense: Retriever, settings: PipelineSettings) -> HybridRetriever:
+    return HybridRetriever(
+        sparse,
+        dense,
+        method=settings.fusion,
+        weight=settings.fusion_weight,
+        rrf_k=settings.rrf_k,
+        depth=max(100, settings.k),
+    )
