@@ -131,7 +131,30 @@ def _parse_json_object(path: Path, number: int, line: str) -> dict[str, Any]:
         raise CollectionLoadError(path, number, f"invalid JSON: {type(e).__name__}") from None
     if not isinstance(obj, dict):
         raise CollectionLoadError(path, number, f"expected a JSON object, got {type(obj).__name__}")
+    # json.loads turns an escaped lone surrogate ("\\ud800") into a str that cannot be encoded
+    # back to UTF-8, which would fail later (fingerprint, tokenizers, SQLite) far from this line.
+    if "\\u" in line and _has_lone_surrogate(obj):
+        raise CollectionLoadError(
+            path, number, "a \\u escape encodes a lone surrogate, which is not valid Unicode"
+        )
     return obj
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    stack = [obj]  # iterative: the object may be nested nearly as deep as the recursion limit
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _id_of(path: Path, number: int, record: Mapping[str, Any], keys: tuple[str, ...]) -> str:
@@ -182,10 +205,12 @@ def load_jsonl_corpus(path: str | Path) -> dict[str, Document]:
         doc_id = _id_of(path, number, rec, _ID_KEYS)
         _check_unique(path, number, doc_id, seen, "document id")
         text = _text_of(path, number, rec)
-        title = rec.get("title") or ""
+        title = rec.get("title")
+        title = "" if title is None else title  # not `or ""`: false, 0 or [] are errors
         if not isinstance(title, str):
             raise CollectionLoadError(path, number, "'title' must be a string")
-        metadata = rec.get("metadata") or {}
+        metadata = rec.get("metadata")
+        metadata = {} if metadata is None else metadata
         if not isinstance(metadata, dict):
             raise CollectionLoadError(path, number, "'metadata' must be an object")
         docs[doc_id] = Document(doc_id=doc_id, text=text, title=title, metadata=metadata)
@@ -196,6 +221,8 @@ def load_jsonl_corpus(path: str | Path) -> dict[str, Document]:
 
 def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, str]]]:
     text = _read_text(path)
+    if not text.strip():
+        raise CollectionLoadError(path, None, "no documents")  # like an empty JSONL file
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise CollectionLoadError(path, line, "NUL byte in a CSV file")
@@ -286,7 +313,8 @@ def load_queries(path: str | Path) -> dict[str, Query]:
         qid = _id_of(path, number, rec, _ID_KEYS)
         _check_unique(path, number, qid, seen, "query id")
         text = _text_of(path, number, rec)
-        metadata = rec.get("metadata") or {}
+        metadata = rec.get("metadata")
+        metadata = {} if metadata is None else metadata
         if not isinstance(metadata, dict):
             raise CollectionLoadError(path, number, "'metadata' must be an object")
         queries[qid] = Query(query_id=qid, text=text, metadata=metadata)
@@ -309,6 +337,11 @@ def load_qrels(path: str | Path, fmt: QrelsFormat = "auto") -> Qrels:
         ``qrels[query_id][doc_id] = relevance``. A pair listed twice is an error, even with the
         same grade, because it usually means two files were concatenated.
     """
+    return _load_qrels_lines(path, fmt)[0]
+
+
+def _load_qrels_lines(path: str | Path, fmt: QrelsFormat = "auto") -> tuple[Qrels, dict[str, int]]:
+    """:func:`load_qrels`, plus the line where each query id first appears."""
     path = Path(path)
     lines = list(_lines(_read_text(path)))
     if not lines:
@@ -325,6 +358,7 @@ def load_qrels(path: str | Path, fmt: QrelsFormat = "auto") -> Qrels:
         lines = lines[1:]
     qrels: Qrels = {}
     seen: dict[str, int] = {}
+    first_line: dict[str, int] = {}
     for number, line in lines:
         parts = line.split("\t") if fmt == "beir" else line.split()
         if fmt == "beir" and len(parts) != 3:
@@ -349,7 +383,8 @@ def load_qrels(path: str | Path, fmt: QrelsFormat = "auto") -> Qrels:
             ) from None
         _check_unique(path, number, f"{qid} {doc_id}", seen, "judgment")
         qrels.setdefault(qid, {})[doc_id] = grade
-    return qrels
+        first_line.setdefault(qid, number)
+    return qrels, first_line
 
 
 # --------------------------------------------------------------------------------------
@@ -369,12 +404,12 @@ def load_beir_folder(path: str | Path, name: str | None = None) -> Collection:
     qrels_dir = path / "qrels"
     if qrels_dir.is_dir():
         for split_file in sorted(qrels_dir.glob("*.tsv")):
-            split = load_qrels(split_file)
+            split, first_line = _load_qrels_lines(split_file)
             unknown = [q for q in split if queries and q not in queries]
             if unknown:
                 raise CollectionLoadError(
                     split_file,
-                    None,
+                    first_line[unknown[0]],
                     f"{len(unknown)} query ids not in queries.jsonl, e.g. {unknown[0]!r}",
                 )
             qrels[split_file.stem] = split

@@ -242,6 +242,7 @@ class Pipeline:
             self.collection.documents,
             s.k,
             unavailable_message=self.reranker_error,
+            missing_status="skipped" if s.reranker is None else "unavailable",
             model_id=s.reranker or "none",
             progress=progress,
             timeout_s=s.rerank_timeout_s,

@@ -14,7 +14,7 @@ from rankshift._lazy import require
 from rankshift.config import DEFAULT_MAX_LENGTH, DEFAULT_RERANKER
 from rankshift.models import ModelUnavailable, load_cross_encoder, resolve_revision, short_name
 from rankshift.retrievers.base import ProgressFn
-from rankshift.types import Document, PairScore, RerankInfo, ScoredDoc, StageResult
+from rankshift.types import Document, PairScore, RerankInfo, RerankStatus, ScoredDoc, StageResult
 
 
 def _sha(*parts: str) -> str:
@@ -43,13 +43,20 @@ class PairScoreCache:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else None
         self._memory: dict[str, tuple[float, int]] = {}
+        self.error: str | None = None
+        """Why the file could not be used (the cache then lives in memory only)."""
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS pair_scores "
-                    "(key TEXT PRIMARY KEY, score REAL NOT NULL, n_tokens INTEGER NOT NULL)"
-                )
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self._connect() as db:
+                    db.execute(
+                        "CREATE TABLE IF NOT EXISTS pair_scores "
+                        "(key TEXT PRIMARY KEY, score REAL NOT NULL, n_tokens INTEGER NOT NULL)"
+                    )
+            except (OSError, sqlite3.Error) as e:
+                # A broken or unwritable cache file must not stop reranking.
+                self.error = f"{self.path}: {e}"
+                self.path = None
 
     def _connect(self) -> sqlite3.Connection:
         assert self.path is not None
@@ -107,8 +114,8 @@ class RerankTimeout(RuntimeError):
 class CrossEncoderReranker:
     """A sentence-transformers CrossEncoder with token accounting and a pair-score cache.
 
-    Loading raises :class:`~rankshift.models.ModelUnavailable`; use :func:`try_load_reranker`
-    for the handled form.
+    Loading raises :class:`~rankshift.models.ModelUnavailable` (or ``ValueError`` for a
+    ``max_length`` the model cannot read); use :func:`try_load_reranker` for the handled form.
     """
 
     def __init__(
@@ -126,6 +133,14 @@ class CrossEncoderReranker:
         self.model = (
             model if model is not None else load_cross_encoder(model_id, max_length, device)
         )
+        # Past the position embeddings every long pair fails inside the model with a tensor
+        # size mismatch; say so once, here, instead of failing every rerank.
+        limit = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
+        if isinstance(limit, int) and max_length > limit:
+            raise ValueError(
+                f"max_length {max_length} is more than reranker '{model_id}' can read "
+                f"({limit} tokens); choose {limit} or less"
+            )
         self.revision = resolve_revision(model_id)
         self.cache = cache if cache is not None else PairScoreCache(None)
         self.num_labels = int(getattr(self.model, "num_labels", 1) or 1)
@@ -191,7 +206,8 @@ class CrossEncoderReranker:
         """Score (query, document) pairs, from the cache where possible.
 
         Returns:
-            The pair scores in input order, and how many pairs the model actually scored.
+            The pair scores in input order, and how many pairs the model actually scored
+            (documents with the same text share one scored pair).
         """
         texts = [d.full_text for d in documents]
         keys = [
@@ -199,7 +215,12 @@ class CrossEncoderReranker:
             for t in texts
         ]
         cached = self.cache.get_many(keys)
-        todo = [i for i, k in enumerate(keys) if k not in cached]
+        # Score each distinct missing pair once: corpora often hold the same text under two ids.
+        first_missing: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in cached:
+                first_missing.setdefault(k, i)
+        todo = list(first_missing.values())
         total = len(todo)
         if progress:
             progress("Reranking", 0, total)
@@ -249,7 +270,7 @@ def try_load_reranker(
     """Load a reranker, or return ``(None, message)`` naming the model and how to provide it."""
     try:
         return CrossEncoderReranker(model_id, max_length, batch_size, device, cache), None
-    except (ModelUnavailable, ImportError) as e:
+    except (ModelUnavailable, ImportError, ValueError) as e:
         return None, str(e)
 
 
@@ -260,6 +281,7 @@ def rerank(
     documents: dict[str, Document],
     k: int,
     unavailable_message: str | None = None,
+    missing_status: RerankStatus = "unavailable",
     model_id: str = DEFAULT_RERANKER,
     progress: ProgressFn | None = None,
     timeout_s: float | None = None,
@@ -268,7 +290,8 @@ def rerank(
 
     When the reranker is missing, fails or times out, the returned stage is the first stage's
     order, named ``... (not reranked)`` with ``params["reranked"] = False``, and the
-    :class:`RerankInfo` says why.
+    :class:`RerankInfo` says why (``missing_status`` is the status when no reranker is given:
+    ``unavailable`` when one failed to load, ``skipped`` when reranking is turned off).
     """
     pool = candidates.top(k)
     start = time.perf_counter()
@@ -295,7 +318,7 @@ def rerank(
 
     if reranker is None:
         return fallback(
-            "unavailable", unavailable_message or f"Reranker '{model_id}' is not loaded."
+            missing_status, unavailable_message or f"Reranker '{model_id}' is not loaded."
         )
     try:
         pairs, scored = reranker.score(
@@ -333,7 +356,7 @@ def rerank(
         k=k,
         pairs=pairs,
         scored_pairs=scored,
-        cached_pairs=len(pairs) - scored,
+        cached_pairs=sum(p.cached for p in pairs),
         ms=ms,
     )
     return stage, info

@@ -117,6 +117,11 @@ class HybridRetriever:
     ) -> None:
         if method not in FUSIONS:
             raise ValueError(f"unknown fusion {method!r}; choose from {', '.join(FUSIONS)}")
+        # Checked here, not at the first search: a bad setting should fail where it is made.
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"weight must be in [0, 1], got {weight}")
+        if rrf_k < 0:
+            raise ValueError(f"rrf_k must be at least 0, got {rrf_k}")
         self.sparse, self.dense = sparse, dense
         self.method, self.weight, self.rrf_k = method, weight, rrf_k
         self.depth, self.missing = depth, missing

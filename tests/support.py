@@ -1,0 +1,42 @@
+"""Test data and markers shared by test modules (importable as ``support``).
+
+Kept out of conftest.py because tests/app has a conftest of its own: ``from conftest import``
+would pick whichever the import system finds first.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rankshift.types import Document
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_HUB = (ROOT.parent / "shared" / "hf" / "hub").resolve()
+BI_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+
+# Models load offline from the read-only cache beside the checkout (see DEVELOPERS.md).
+if SHARED_HUB.is_dir() and "HF_HUB_CACHE" not in os.environ:
+    os.environ["HF_HUB_CACHE"] = str(SHARED_HUB)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def model_available() -> bool:
+    hub = Path(os.environ.get("HF_HUB_CACHE", ""))
+    return (hub / "models--sentence-transformers--all-MiniLM-L6-v2").is_dir()
+
+
+requires_model = pytest.mark.skipif(
+    not model_available(), reason="needs the bi-encoder in HF_HUB_CACHE (../shared/hf/hub)"
+)
+
+
+ANIMALS = [
+    Document("cat", "A cat is a feline and likes to purr.", title="Cats"),
+    Document("dog", "A dog is the human's best friend and loves to play.", title="Dogs"),
+    Document("bird", "A bird is a beautiful animal that can fly.", title="Birds"),
+    Document("fish", "A fish is a creature that lives in water and swims.", title="Fish"),
+]

@@ -1,0 +1,169 @@
+"""One query through every stage, on the animals collection with real models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rankshift.corpus import Collection
+from rankshift.pipeline import EmptyQueryError, Pipeline, PipelineSettings
+from rankshift.retrievers.base import top_k
+from rankshift.retrievers.hybrid import rrf
+from rankshift.types import PipelineResult
+
+UNLOADABLE = "cross-encoder/ms-marco-MiniLM-L-6-v2"  # not in the offline cache used by tests
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pipeline-cache")
+
+
+_results: dict[str, PipelineResult] = {}
+
+
+@pytest.fixture
+def result(animals: Collection, tiny_cross_encoder_dir: Path, cache: Path) -> PipelineResult:
+    # Built once for the module (loading two models per test would cost seconds each);
+    # `animals` is function-scoped, so a module-scoped fixture cannot take it.
+    if "result" not in _results:
+        settings = PipelineSettings(k=4, n=2, reranker=str(tiny_cross_encoder_dir), max_length=64)
+        pipeline = Pipeline.from_settings(animals, settings, cache_dir=cache)
+        _results["result"] = pipeline.run("which animal can fly")
+    return _results["result"]
+
+
+def test_every_stage_is_present(result: PipelineResult) -> None:
+    assert list(result.stages) == ["bm25", "dense", "hybrid", "reranked"]
+    assert result.first_stage_keys == ["bm25", "dense", "hybrid"]
+    names = {k: s.name for k, s in result.stages.items()}
+    assert names == {
+        "bm25": "bm25(lucene,k1=1.5,b=0.75)",
+        "dense": "dense(all-MiniLM-L6-v2,flat)",
+        "hybrid": "hybrid(rrf,k=60)",
+        "reranked": "hybrid(rrf,k=60)>ce(tiny-cross-encoder,len=64)",
+    }
+    stages = result.stages
+    # BM25 matches only the bird ("animal", "fly"); dense ranks all four.
+    assert [r.doc_id for r in stages["bm25"].ranking] == ["bird"]
+    assert stages["dense"].ranking[0].doc_id == "bird" and len(stages["dense"].ranking) == 4
+    # Hybrid is RRF of the two lists shown beside it.
+    expected = top_k(rrf([stages["bm25"].ranking, stages["dense"].ranking], k=60).items(), 4)
+    assert stages["hybrid"].ranking == expected
+    assert stages["hybrid"].ranking[0].score == pytest.approx(1 / (60 + 1) + 1 / (60 + 1))
+    # The reranker reordered hybrid's top-k and nothing else.
+    reranked = stages["reranked"]
+    assert reranked.params["reranked"] is True
+    assert sorted(r.doc_id for r in reranked.ranking) == sorted(r.doc_id for r in expected)
+    assert result.rerank is not None and result.rerank.status == "ok"
+    assert result.rerank.scored_pairs + result.rerank.cached_pairs == 4
+    assert result.collection == "" or len(result.collection) == 16
+    assert result.settings["first_stages"] == ["bm25", "dense", "hybrid"]
+
+
+def test_timings_per_stage(result: PipelineResult) -> None:
+    t = result.timings_ms
+    assert set(t) == {"bm25", "dense", "hybrid", "retrieve", "rerank", "total", "per_pair"}
+    assert all(v >= 0 for v in t.values())
+    assert t["dense"] > 0 and t["bm25"] > 0
+    for key in ("bm25", "dense", "hybrid"):
+        assert t[key] == result.stages[key].ms
+    # Hybrid's time includes the two searches it fused.
+    assert t["hybrid"] >= t["bm25"] + t["dense"]
+    assert t["total"] >= t["rerank"]
+
+
+def test_one_audit_per_first_stage(result: PipelineResult) -> None:
+    assert set(result.audits) == {"bm25", "dense", "hybrid"}
+    for key, audit in result.audits.items():
+        assert audit.first_stage == result.stages[key].name
+        assert audit.reranked_stage == result.stages["reranked"].name
+        assert audit.n == 2
+        assert [r.doc_id for r in audit.rows][:4] == [
+            r.doc_id for r in result.stages["reranked"].ranking
+        ]
+    # bm25 retrieved one document: the others are "not retrieved by it".
+    bm25_rows = {r.doc_id: r for r in result.audits["bm25"].rows}
+    assert bm25_rows["bird"].first_rank == 1
+    assert all(r.first_rank is None for d, r in bm25_rows.items() if d != "bird")
+
+
+def test_result_round_trips_through_json(result: PipelineResult) -> None:
+    data = json.loads(json.dumps(result.to_dict()))
+    restored = PipelineResult.from_dict(data)
+    assert restored == result
+    assert restored.reranked == result.stages["reranked"]
+
+
+def test_unloadable_reranker_shows_first_stage_order(animals: Collection, cache: Path) -> None:
+    settings = PipelineSettings(
+        first_stages=("bm25",), rerank_input="bm25", k=4, n=1, reranker=UNLOADABLE
+    )
+    pipeline = Pipeline.from_settings(animals, settings, cache_dir=cache)  # no exception
+    result = pipeline.run("does the fish purr like a cat?")
+    reranked = result.stages["reranked"]
+    assert reranked.ranking == result.stages["bm25"].ranking
+    assert [r.doc_id for r in reranked.ranking] == ["cat", "fish"]
+    assert reranked.params["reranked"] is False
+    assert reranked.name == "bm25(lucene,k1=1.5,b=0.75) (not reranked)"
+    assert result.rerank is not None
+    assert (result.rerank.status, result.rerank.reranked) == ("unavailable", False)
+    assert f"Cannot load reranker '{UNLOADABLE}'" in result.rerank.message
+    assert result.audits == {}
+    assert result.timings_ms["per_pair"] == 0.0
+    assert PipelineResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_reranking_turned_off(animals: Collection, cache: Path) -> None:
+    settings = PipelineSettings(
+        first_stages=("bm25",), rerank_input="bm25", k=2, n=1, reranker=None
+    )
+    result = Pipeline.from_settings(animals, settings, cache_dir=cache).run("cat")
+    assert result.rerank is not None and not result.rerank.reranked
+    assert result.rerank.message == "Reranking is turned off."
+    assert result.stages["reranked"].ranking == result.stages["bm25"].ranking
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t"])
+def test_empty_query(animals: Collection, cache: Path, query: str) -> None:
+    settings = PipelineSettings(
+        first_stages=("bm25",), rerank_input="bm25", k=2, n=1, reranker=None
+    )
+    pipeline = Pipeline.from_settings(animals, settings, cache_dir=cache)
+    with pytest.raises(EmptyQueryError, match="Type a query"):
+        pipeline.run(query)
+
+
+def test_stopword_only_query_with_bm25_alone(animals: Collection, cache: Path) -> None:
+    settings = PipelineSettings(
+        first_stages=("bm25",), rerank_input="bm25", k=2, n=1, reranker=None
+    )
+    pipeline = Pipeline.from_settings(animals, settings, cache_dir=cache)
+    with pytest.raises(EmptyQueryError, match="only stopwords"):
+        pipeline.run("the of and")
+    assert isinstance(EmptyQueryError("x"), ValueError)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"k": 5, "n": 10}, r"n \(10\) cannot exceed k \(5\)"),
+        ({"k": 0, "n": 0}, "at least 1"),
+        ({"first_stages": ("bm25", "splade")}, "unknown first stage 'splade'"),
+        ({"rerank_input": "colbert"}, "unknown first stage 'colbert'"),
+    ],
+)
+def test_settings_validation(changes: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PipelineSettings(**changes)
+    with pytest.raises(ValueError, match=message):
+        PipelineSettings().with_(**changes)
+
+
+def test_needed_stages_and_missing_retrievers(animals: Collection) -> None:
+    s = PipelineSettings(first_stages=("bm25",), rerank_input="hybrid")
+    assert s.needed_stages == ["bm25", "dense", "hybrid"]  # hybrid needs both its parts
+    with pytest.raises(ValueError, match="no retriever for stage"):
+        Pipeline(animals, s, retrievers={})
