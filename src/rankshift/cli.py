@@ -192,8 +192,9 @@ def format_side_by_side(
     input_key = result.settings.get("rerank_input")
     audit = result.audits.get(input_key) if input_key else None
     markers = {row.doc_id: row.marker for row in audit.rows} if audit else {}
-    header = ["#  "] + [_cell(result.stages[k].name, col).ljust(col) for k in keys]
-    lines = ["  ".join(header), "  ".join(["---"] + ["-" * col] * len(keys))]
+    header = ["#  "] + [k.ljust(col) for k in keys]
+    lines = [f"{k:>9s}: {result.stages[k].name}" for k in keys]
+    lines += ["", "  ".join(header), "  ".join(["---"] + ["-" * col] * len(keys))]
     for i in range(n):
         cells = [f"{i + 1:<3d}"]
         for k in keys:
@@ -310,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="127.0.0.1")
     p.set_defaults(func=cmd_app)
+    from rankshift.cli_eval import add_eval_commands
+
+    add_eval_commands(sub)
     return parser
 
 

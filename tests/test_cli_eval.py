@@ -1,0 +1,112 @@
+"""`rankshift eval` and `rankshift export-training`: --help and one real run each."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from eval_fixtures import write_beir_folder
+
+from rankshift.cli import main
+
+
+@pytest.fixture(scope="module")
+def beir(tmp_path_factory):
+    return write_beir_folder(tmp_path_factory.mktemp("beir") / "pets")
+
+
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [
+        ("eval", ["--pipelines", "--reranker", "--judgments", "--split", "--qrels", "--out"]),
+        ("export-training", ["--unjudged-negatives", "--eval-split", "--eval-fraction", "--out"]),
+    ],
+)
+def test_help(command, flags, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert all(flag in out for flag in flags)
+
+
+def test_eval_runs_scores_and_resumes(beir, tiny_cross_encoder_dir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    argv = [
+        "eval", str(beir), "--split", "test", "--pipelines", "bm25,bm25>ce",
+        "--reranker", str(tiny_cross_encoder_dir), "--max-length", "128", "-k", "8", "-n", "3",
+        "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--resamples", "200",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Does the reranker help? bm25 vs bm25>ce" in printed
+    assert "nDCG@10" in printed and "MRR@10" in printed and "Recall@100" in printed
+    runs = sorted(p.name for p in (out / "runs").glob("*.trec"))
+    assert runs == [
+        "bm25(lucene,k1=1.5,b=0.75)+ce(tiny-cross-encoder,len=128,k=8).trec",
+        "bm25(lucene,k1=1.5,b=0.75).trec",
+    ]
+    first_line = (out / "runs" / runs[1]).read_text().splitlines()[0].split()
+    assert first_line[1] == "Q0" and first_line[3] == "1" and len(first_line) == 6
+    report = json.loads((out / "report.json").read_text())
+    assert report["qrels_source"] == "split test" and len(report["query_ids"]) == 6
+    assert set(report["runs"]) == {"bm25", "bm25>ce"}
+    assert report["comparisons"][0]["counts"].keys() == {"helped", "hurt", "no change"}
+
+    assert main(argv) == 0  # a second run finds every query in the checkpoints
+    assert "resumed 6 finished queries" in capsys.readouterr().err
+
+
+def test_eval_rejects_an_unknown_pipeline(beir, capsys):
+    assert main(["eval", str(beir), "--pipelines", "bm25,splade"]) == 2
+    assert "unknown first stage 'splade'" in capsys.readouterr().err
+
+
+def test_export_training(beir, tmp_path, capsys):
+    out = tmp_path / "export"
+    argv = [
+        "export-training", str(beir), "--split", "train", "--eval-split", "test",
+        "--depth", "10", "--unjudged-negatives", "2", "--format", "jsonl,parquet",
+        "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "6 train queries, 6 eval queries" in printed
+    for kind in ("pairs", "triples", "listwise"):
+        for fmt in ("jsonl", "parquet"):
+            assert (out / f"{kind}.train.{fmt}").exists()
+    split = json.loads((out / "split.json").read_text())
+    assert split["method"] == "qrels-split" and split["unjudged_negatives"] == 2
+    assert not set(split["train_queries"]) & set(split["eval_queries"])
+    row = json.loads((out / "triples.train.jsonl").read_text().splitlines()[0])
+    assert list(row) == ["query", "positive", "negative"]
+
+
+def test_eval_and_export_from_a_judgments_database(beir, tmp_path, capsys):
+    from eval_fixtures import TEST_QRELS
+
+    from rankshift.corpus import load_collection
+    from rankshift.judgments import JudgmentStore
+
+    coll = load_collection(beir)
+    db = tmp_path / "judgments.sqlite"
+    with JudgmentStore(db) as store:
+        store.import_qrels(coll.fingerprint, TEST_QRELS, annotator="alice")
+        store.save(coll.fingerprint, "t1", "bird2", "bob", 3)  # mean of 1 and 3 -> 2
+    cache = str(tmp_path / "cache")
+    out = tmp_path / "eval"
+    argv = ["eval", str(beir), "--judgments", str(db), "--pipelines", "bm25", "--out", str(out),
+            "--cache-dir", cache]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["qrels_source"] == f"judgments {db} (mean)"
+    assert sorted(report["query_ids"]) == sorted(TEST_QRELS)
+
+    export = tmp_path / "export"
+    argv = ["export-training", str(beir), "--judgments", str(db), "--eval-fraction", "0.5",
+            "--seed", "1", "--out", str(export), "--cache-dir", cache]  # fmt: skip
+    assert main(argv) == 0
+    split = json.loads((export / "split.json").read_text())
+    assert split["method"] == "seeded" and len(split["eval_queries"]) == 3
+    assert split["max_grade"] == 3  # the store's scale, not the highest grade seen
+    capsys.readouterr()
