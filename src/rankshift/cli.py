@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -266,7 +265,12 @@ def cmd_app(args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
     print(f"rankshift app on http://{args.address}:{args.port}", file=sys.stderr)
-    return subprocess.call(cmd, env=env)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Replace this process with Streamlit: stopping `rankshift app` then stops the server too,
+    # and running from the project root picks up .streamlit/config.toml (upload limit, theme).
+    os.chdir(app.parents[1])
+    os.execve(sys.executable, cmd, env)
 
 
 # --------------------------------------------------------------------------------------

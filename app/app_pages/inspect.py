@@ -1,0 +1,352 @@
+"""Inspect: one query through every stage, and what the reranker did to it."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import resources
+import sidebar
+import streamlit as st
+
+from rankshift import plots, views
+from rankshift.views import escape_markdown, stage_label
+
+ctx = sidebar.context()
+st.title("Inspect a query", anchor=False)
+st.caption(
+    "Each first stage's ranking and the cross-encoder's reordering of it, side by side: "
+    "what moved, what fell out of the top-N, and why."
+)
+if ctx.collection is None:
+    st.info(
+        ctx.collection_error or "Pick a collection in the sidebar.", icon=":material/folder_open:"
+    )
+    st.stop()
+collection = ctx.collection
+
+# ---------------------------------------------------------------------------- query box
+
+
+def _use_picked() -> None:
+    picked = st.session_state.get("inspect_pick")
+    if picked in collection.queries:
+        st.session_state["inspect_query"] = collection.queries[picked].text
+
+
+def _typed() -> None:
+    picked = st.session_state.get("inspect_pick")
+    if picked in collection.queries and (
+        collection.queries[picked].text != st.session_state.get("inspect_query")
+    ):
+        st.session_state["inspect_pick"] = None
+
+
+q_col, pick_col = st.columns([3, 2], vertical_alignment="bottom")
+q_col.text_input(
+    "Query",
+    key="inspect_query",
+    placeholder="Type a query and press Enter",
+    on_change=_typed,
+)
+query_ids = views.query_options(collection)
+if st.session_state.get("inspect_pick") not in (None, *query_ids):
+    st.session_state["inspect_pick"] = None
+pick_col.selectbox(
+    f"…or pick one of the collection's {len(query_ids):,} queries",
+    options=query_ids,
+    index=None,
+    format_func=lambda q: views.query_label(collection, q),
+    key="inspect_pick",
+    on_change=_use_picked,
+    placeholder="Judged queries first",
+    disabled=not query_ids,
+)
+
+pipeline, settings, problems = resources.prepare_pipeline(collection, ctx.settings)
+for problem in problems:
+    st.warning(escape_markdown(problem), icon=":material/warning:")
+
+text = st.session_state.get("inspect_query", "") or ""
+problem = views.query_problem(text)
+if problem:
+    st.info(problem, icon=":material/search:")
+    st.stop()
+
+query = views.resolve_query(collection, text, st.session_state.get("inspect_pick"))
+result, from_cache = resources.run_query(pipeline, query)
+info = result.rerank
+if info is not None and info.reranked and info.scored_pairs:
+    st.session_state["inspect_ms_per_pair"] = result.timings_ms["per_pair"]
+grades = views.grades_for(collection, query.query_id, ctx.grade_split)
+show_grades = grades if (grades or query.query_id != "adhoc") else None
+diag = views.diagnostics(result)
+rerank_input = settings.rerank_input
+
+# ---------------------------------------------------------------------------- banners
+
+if info is not None and not info.reranked and settings.reranker is None:
+    st.info(
+        "Reranking is off (sidebar): the last column repeats the first stage's order.",
+        icon=":material/toggle_off:",
+    )
+elif info is not None and not info.reranked:
+    st.warning(
+        f"**Not reranked: the lists below are in first-stage order.** {escape_markdown(info.message)}",
+        icon=":material/report:",
+    )
+for warning in diag.warnings:
+    st.warning(escape_markdown(warning), icon=":material/warning:")
+for note in diag.notes:
+    st.caption(f":material/info: {escape_markdown(note)}")
+
+if diag.reranked:
+    m = st.columns(5)
+    tau = diag.kendall_tau.get(rerank_input)
+    m[0].metric(
+        f"Kendall's τ vs {stage_label(rerank_input)}",
+        "–" if tau is None else f"{tau:.2f}",
+        help="Rank correlation between the first stage's order and the reranked order over "
+        "their shared candidates: 1 = unchanged, 0 = unrelated, −1 = reversed.",
+    )
+    m[1].metric(f"Dropped from top-{settings.n}", diag.dropped.get(rerank_input, 0))
+    m[2].metric(f"Promoted into top-{settings.n}", diag.promoted.get(rerank_input, 0))
+    m[3].metric(
+        "Rerank time",
+        f"{result.timings_ms['rerank'] / 1000:.1f} s" if info.scored_pairs else "cached",
+        help=f"{info.scored_pairs} pairs scored, {info.cached_pairs} from the pair-score cache",
+    )
+    m[4].metric(
+        "Cross-encoder score spread",
+        f"{diag.ce_std:.3g}",
+        help="Standard deviation of the raw cross-encoder scores over the K candidates.",
+    )
+st.caption(
+    escape_markdown(views.settings_caption(result.settings))
+    + (
+        f" · query {escape_markdown(query.query_id)} has {len(grades)} judged documents"
+        if grades
+        else ""
+    )
+)
+
+# ---------------------------------------------------------------------------- rankings
+
+
+def _open_doc(table_key: str, doc_ids: list[str]) -> None:
+    rows = st.session_state[table_key]["selection"]["rows"]
+    if rows:
+        st.session_state["inspect_doc"] = doc_ids[rows[0]]
+
+
+COLUMN_CONFIG = {
+    "rank": st.column_config.NumberColumn("#", width=32),
+    "shift": st.column_config.TextColumn(
+        "shift", width=62, help="Rank change relative to the reranker's input list"
+    ),
+    "title": st.column_config.TextColumn("title", width=220),
+    "score": st.column_config.NumberColumn("score", format="%.3f", width=60),
+    "grade": st.column_config.NumberColumn(
+        "grade", width=50, help="Judged grade (empty: unjudged)"
+    ),
+    "snippet": st.column_config.TextColumn("snippet", width="large"),
+    "doc_id": st.column_config.TextColumn("doc", width="small"),
+    **{
+        stage_label(k): st.column_config.NumberColumn(
+            stage_label(k), width=60, help=f"Rank in {stage_label(k)} (empty: not in its top-K)"
+        )
+        for k in [*views.STAGE_LABELS]
+    },
+}
+
+head_l, head_r = st.columns([4, 1], vertical_alignment="bottom")
+head_l.subheader("Rankings", anchor=False)
+show_all = head_r.toggle(
+    "Show all K candidates", key="inspect_show_all", help=f"All {settings.k}, not just the top-N"
+)
+frames = views.ranking_frames(
+    result, collection, show_grades, depth=settings.k if show_all else settings.n
+)
+cols = st.columns(len(frames), gap="small")
+for col, (key, frame) in zip(cols, frames.items(), strict=True):
+    stage = result.stages[key]
+    with col:
+        st.markdown(f"**{stage_label(key)}**")
+        st.caption(escape_markdown(stage.name))
+        if frame.empty:
+            st.caption("No documents: nothing matched.")
+            continue
+        st.dataframe(
+            views.style_frame(frame),
+            hide_index=True,
+            column_config=COLUMN_CONFIG,
+            key=f"inspect_table_{key}",
+            on_select=partial(_open_doc, f"inspect_table_{key}", frame["doc_id"].tolist()),
+            selection_mode="single-row",
+            placeholder="–",
+        )
+st.caption(
+    "Columns named after the other lists give the document's rank there (– : not in that "
+    "list's top-K); scroll a table sideways for snippets, or expand it with ⛶. Select a row "
+    "to read the document below."
+)
+
+# ---------------------------------------------------------------------------- document view
+
+st.subheader("Document", anchor=False)
+candidates = views.candidate_ids(result)
+if st.session_state.get("inspect_doc") not in candidates:
+    st.session_state["inspect_doc"] = candidates[0] if candidates else None
+doc_id = st.selectbox(
+    "Open a document",
+    options=candidates,
+    format_func=lambda d: views.document_label(collection, d),
+    key="inspect_doc",
+)
+if doc_id is not None and doc_id in collection.documents:
+    view = views.document_view(
+        collection.documents[doc_id], query.text, result, pipeline.reranker, grades
+    )
+    with st.container(border=True):
+        st.markdown(f"##### {escape_markdown(view.title or '(untitled)')}")
+        st.caption(escape_markdown(views.document_facts(view)))
+        st.markdown(views.segments_markdown(view.segments, seen=True) or "*(empty)*")
+        if view.unseen_text:
+            st.markdown(
+                f":red-background[**✂ Not seen by the reranker**] — the cross-encoder reads "
+                f"{view.max_length} tokens of query + title + text; everything below was cut off."
+            )
+            st.markdown(f":gray[{views.segments_markdown(view.segments, seen=False)}]")
+        elif view.window_end is None:
+            st.caption("No cross-encoder loaded, so its token window is not marked.")
+        else:
+            st.caption(f"The reranker saw all of this document (within {view.max_length} tokens).")
+
+# ---------------------------------------------------------------------------- shifts
+
+st.subheader("What the reranker changed", anchor=False)
+if not diag.reranked:
+    st.info(
+        "Nothing was reranked, so there are no rank shifts, dropped or promoted documents.",
+        icon=":material/info:",
+    )
+else:
+    first_keys = list(result.audits)
+    against = st.segmented_control(
+        "Compare the reranked list with",
+        options=first_keys,
+        default=rerank_input if rerank_input in first_keys else first_keys[0],
+        format_func=stage_label,
+        key="inspect_against",
+    ) or (rerank_input if rerank_input in first_keys else first_keys[0])
+    audit = result.audits[against]
+    chart_col, table_col = st.columns([4, 7], gap="medium")
+    with chart_col:
+        st.markdown(f"**Rank shifts: {stage_label(against)} → reranked**")
+        st.plotly_chart(
+            plots.rank_shift_chart(
+                views.shift_frame(result, against, collection, grades),
+                n=settings.n,
+                first_label=stage_label(against),
+                reranked_label="Reranked",
+                depth=min(settings.k, max(3 * settings.n, 30)),
+            ),
+            key="inspect_shift_chart",
+            config={"displayModeBar": False},
+        )
+    with table_col:
+        dropped = views.dropped_frame(result, against, collection, show_grades)
+        promoted = views.promoted_frame(result, against, collection, show_grades)
+        cut = "–" if audit.cutoff_score is None else f"{audit.cutoff_score:.3f}"
+        st.markdown(f"**Dropped from the top-{settings.n}** ({len(dropped)})")
+        st.caption(
+            f"In {stage_label(against)}'s top-{settings.n}, not in the reranked top-{settings.n}. "
+            f"Margin: how far the cross-encoder score fell below the cut-off ({cut}, the "
+            f"{settings.n}th reranked score)."
+        )
+        cut_config = {
+            "doc_id": st.column_config.TextColumn("doc", width="small"),
+            "title": st.column_config.TextColumn("title", width=200),
+            "first_rank": st.column_config.NumberColumn(f"{stage_label(against)} #", width=60),
+            "first_score": st.column_config.NumberColumn("score", format="%.3f", width=60),
+            "now": st.column_config.NumberColumn("now #", width=50),
+            "ce_score": st.column_config.NumberColumn("CE score", format="%.3f", width=70),
+            "margin": st.column_config.NumberColumn("margin", format="%.3f", width=60),
+            "truncated": st.column_config.CheckboxColumn("truncated", width=60),
+            "grade": st.column_config.NumberColumn("grade", width=50),
+            "why": st.column_config.TextColumn("why", width="large"),
+        }
+        if dropped.empty:
+            st.success(
+                "Nothing dropped: the reranker kept every top-N document.", icon=":material/check:"
+            )
+        else:
+            st.dataframe(
+                views.style_frame(dropped),
+                hide_index=True,
+                column_config=cut_config,
+                key="inspect_dropped",
+                on_select=partial(_open_doc, "inspect_dropped", dropped["doc_id"].tolist()),
+                selection_mode="single-row",
+                placeholder="–",
+            )
+        st.markdown(f"**Promoted into the top-{settings.n}** ({len(promoted)})")
+        if promoted.empty:
+            st.caption("Nothing promoted from below the cut.")
+        else:
+            st.dataframe(
+                views.style_frame(promoted),
+                hide_index=True,
+                column_config={
+                    **cut_config,
+                    "margin": st.column_config.NumberColumn(
+                        "margin above", format="%.3f", width=70
+                    ),
+                },
+                key="inspect_promoted",
+                on_select=partial(_open_doc, "inspect_promoted", promoted["doc_id"].tolist()),
+                selection_mode="single-row",
+                placeholder="–",
+            )
+
+    # ------------------------------------------------------------------------ scores
+
+    st.subheader("Scores", anchor=False)
+    s1, s2 = st.columns([3, 2], gap="medium")
+    with s1:
+        st.markdown(f"**Distributions over the {settings.k} candidates**")
+        st.plotly_chart(
+            plots.score_distributions(views.score_frame(result)),
+            key="inspect_score_hist",
+            config={"displayModeBar": False},
+        )
+    with s2:
+        st.markdown(f"**{stage_label(against)} score vs cross-encoder score**")
+        st.plotly_chart(
+            plots.score_scatter(
+                views.pair_frame(result, against, collection, grades),
+                first_label=stage_label(against),
+                tau=diag.kendall_tau.get(against),
+            ),
+            key="inspect_score_scatter",
+            config={"displayModeBar": False},
+        )
+        st.caption("Diamonds: the pair was truncated to the reranker's token window.")
+
+# ---------------------------------------------------------------------------- latency
+
+st.subheader("Latency of this query", anchor=False)
+latency = views.latency_frame(result)
+l1, l2 = st.columns([3, 2], gap="medium")
+with l1:
+    st.plotly_chart(
+        plots.latency_chart(latency), key="inspect_latency", config={"displayModeBar": False}
+    )
+with l2:
+    st.dataframe(
+        latency,
+        hide_index=True,
+        placeholder="",
+        column_config={"ms": st.column_config.NumberColumn("ms", format="%.1f")},
+    )
+    if from_cache:
+        st.caption("Served from the result cache: these are the timings of the first run.")

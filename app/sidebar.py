@@ -1,0 +1,252 @@
+"""The shared sidebar: which collection, which first stages, K and N, which models.
+
+``render()`` runs once per rerun from the entry point, before the page, and leaves an
+:class:`AppContext` in session state; pages read it with ``context()``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import resources
+import streamlit as st
+
+from rankshift.config import (
+    DEFAULT_BI_ENCODER,
+    DEFAULT_FUSION_WEIGHT,
+    DEFAULT_RERANKER,
+    DEFAULT_RRF_K,
+    DEMO_DIR,
+)
+from rankshift.corpus import Collection, CollectionLoadError
+from rankshift.pipeline import FIRST_STAGES, PipelineSettings
+from rankshift.retrievers.hybrid import FUSIONS
+from rankshift.views import collection_summary, escape_markdown, rerank_cost, stage_label
+
+APP_K = 30
+"""The app's default K: 30 pairs rerank in about three seconds on a 2-core CPU at 256 tokens.
+(The library's default of 100 suits batch runs, not an interactive first look.)"""
+APP_N = 10
+MAX_LENGTHS = [128, 256, 384, 512]
+SOURCES = {"demo": "Demo", "path": "Path", "upload": "Upload"}
+CONTEXT_KEY = "sidebar_context"
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What the sidebar decided for this rerun."""
+
+    collection: Collection | None
+    collection_error: str | None
+    settings: PipelineSettings
+    grade_split: str | None
+    """Qrels split to show grades from (None: every split)."""
+
+
+def context() -> AppContext:
+    """The context the sidebar left for this rerun (pages call this)."""
+    ctx = st.session_state.get(CONTEXT_KEY)
+    if ctx is None:  # a page run on its own, e.g. in a test
+        ctx = render()
+    return ctx
+
+
+def _default_source() -> str:
+    return "path" if os.environ.get("RANKSHIFT_COLLECTION") else "demo"
+
+
+def _load_collection(source: str) -> tuple[Collection | None, str | None]:
+    try:
+        if source == "demo":
+            if not (DEMO_DIR / "corpus.jsonl").exists():
+                return None, (
+                    f"The demo collection is missing ({DEMO_DIR}/corpus.jsonl). Pick a folder or "
+                    "file on disk, or upload one."
+                )
+            return resources.collection_at(str(DEMO_DIR)), None
+        if source == "path":
+            default = os.environ.get("RANKSHIFT_COLLECTION", str(DEMO_DIR))
+            path = st.text_input(
+                "Folder or file",
+                value=default,
+                key="sidebar_path",
+                help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv) or a single "
+                ".jsonl, .csv or .tsv corpus file.",
+            )
+            if not path.strip():
+                return None, "Enter the path of a BEIR folder or a corpus file."
+            return resources.collection_at(path.strip()), None
+        limit = st.get_option("server.maxUploadSize")
+        upload = st.file_uploader(
+            "Corpus file",
+            type=["jsonl", "json", "ndjson", "csv", "tsv"],
+            key="sidebar_upload",
+            help=f"JSONL with _id/id, text and optional title; or CSV/TSV with a header row "
+            f"(id, text, title). Up to {limit} MB. Every line is validated before use.",
+        )
+        if upload is None:
+            return None, "Upload a corpus file (JSONL, CSV or TSV) to inspect it."
+        data = upload.getvalue()
+        if len(data) > limit * 1024 * 1024:
+            return None, f"{upload.name} is larger than {limit} MB."
+        return resources.uploaded_collection(upload.name, data), None
+    except CollectionLoadError as e:
+        where = f"{Path(e.path).name}, line {e.line}" if e.line else Path(e.path).name
+        return None, f"Cannot load the collection: {where}: {e.reason}"
+
+
+def _clamp_n(k: int) -> None:
+    if st.session_state.get("sidebar_n", APP_N) > k:
+        st.session_state["sidebar_n"] = k
+
+
+def render() -> AppContext:
+    """Draw the sidebar and return what it decided."""
+    sb = st.sidebar
+    with sb:
+        st.markdown("#### Collection")
+        source = (
+            st.segmented_control(
+                "Source",
+                options=list(SOURCES),
+                format_func=SOURCES.__getitem__,
+                default=_default_source(),
+                key="sidebar_source",
+                label_visibility="collapsed",
+                help="The bundled demo collection, a BEIR folder or corpus file on this machine, "
+                "or a corpus file you upload.",
+            )
+            or _default_source()
+        )
+        collection, error = _load_collection(source)
+        grade_split: str | None = None
+        if collection is not None:
+            st.caption(
+                f"**{escape_markdown(collection.name)}** · {escape_markdown(collection_summary(collection))}"
+            )
+            if len(collection.qrels) > 1:
+                choice = st.selectbox(
+                    "Grades from",
+                    options=["all", *collection.qrels],
+                    format_func=lambda s: "every qrels split" if s == "all" else f"qrels: {s}",
+                    key="sidebar_grade_split",
+                )
+                grade_split = None if choice == "all" else choice
+        elif error:
+            st.error(escape_markdown(error), icon=":material/error:")
+
+        st.markdown("#### First stages")
+        stages = st.multiselect(
+            "Show",
+            options=list(FIRST_STAGES),
+            default=list(FIRST_STAGES),
+            format_func=stage_label,
+            key="sidebar_stages",
+            help="; ".join(f"{stage_label(k)}: {v}" for k, v in FIRST_STAGES.items()),
+        )
+        rerank_input = st.selectbox(
+            "Reranker reorders",
+            options=list(FIRST_STAGES),
+            index=list(FIRST_STAGES).index("hybrid"),
+            format_func=lambda k: f"{stage_label(k)}'s top-K",
+            key="sidebar_rerank_input",
+        )
+        if not stages:
+            st.caption("No first stage picked: showing the reranker's input.")
+            stages = [rerank_input]
+        fusion, weight, rrf_k = "rrf", DEFAULT_FUSION_WEIGHT, DEFAULT_RRF_K
+        if "hybrid" in stages or rerank_input == "hybrid":
+            fusion = st.selectbox(
+                "Hybrid fusion",
+                options=list(FUSIONS),
+                format_func=lambda f: {
+                    "rrf": "RRF",
+                    "minmax": "Min-max sum",
+                    "zscore": "Z-score sum",
+                }[f],
+                key="sidebar_fusion",
+                help=" · ".join(f"{k}: {v}" for k, v in FUSIONS.items()),
+            )
+            if fusion == "rrf":
+                rrf_k = st.number_input(
+                    "RRF k", min_value=1, max_value=1000, value=DEFAULT_RRF_K, key="sidebar_rrf_k"
+                )
+            else:
+                weight = st.slider(
+                    "Dense weight",
+                    min_value=0.0,
+                    max_value=1.0,
+                    value=DEFAULT_FUSION_WEIGHT,
+                    step=0.05,
+                    key="sidebar_weight",
+                    help="0 is BM25 alone, 1 is dense alone.",
+                )
+
+        st.markdown("#### Cut-offs")
+        k = st.slider(
+            "K candidates for the reranker",
+            min_value=5,
+            max_value=200,
+            value=APP_K,
+            step=5,
+            key="sidebar_k",
+            on_change=lambda: _clamp_n(st.session_state["sidebar_k"]),
+        )
+        _clamp_n(k)
+        n = st.slider(
+            "N results shown",
+            min_value=1,
+            max_value=min(50, k),
+            value=min(APP_N, k),
+            key="sidebar_n",
+        )
+
+        st.markdown("#### Models")
+        bi_encoder = st.text_input(
+            "Bi-encoder (dense)",
+            value=DEFAULT_BI_ENCODER,
+            key="sidebar_bi_encoder",
+            help="A sentence-transformers model id or a local folder.",
+        )
+        env_reranker = os.environ.get("RANKSHIFT_RERANKER", "").strip()
+        env_off = env_reranker.lower() in ("none", "off")
+        rerank_on = st.toggle(
+            "Rerank with a cross-encoder", value=not env_off, key="sidebar_rerank_on"
+        )
+        reranker = st.text_input(
+            "Cross-encoder",
+            value=env_reranker if env_reranker and not env_off else DEFAULT_RERANKER,
+            key="sidebar_reranker",
+            disabled=not rerank_on,
+            help="Any sentence-transformers CrossEncoder id, or a local model folder.",
+        )
+        max_length = st.select_slider(
+            "Cross-encoder max_length (tokens)",
+            options=MAX_LENGTHS,
+            value=256,
+            key="sidebar_max_length",
+            disabled=not rerank_on,
+            help="Text beyond this many tokens (query + document) is not seen by the reranker. "
+            "Cost grows with it.",
+        )
+        if rerank_on:
+            measured = st.session_state.get("inspect_ms_per_pair")
+            st.caption(rerank_cost(k, max_length, measured if measured else None))
+
+    settings = PipelineSettings(
+        first_stages=tuple(stages),
+        rerank_input=rerank_input,
+        k=k,
+        n=n,
+        bi_encoder=bi_encoder.strip() or DEFAULT_BI_ENCODER,
+        reranker=(reranker.strip() or DEFAULT_RERANKER) if rerank_on else None,
+        max_length=max_length,
+        fusion=fusion,  # type: ignore[arg-type]
+        fusion_weight=float(weight),
+        rrf_k=int(rrf_k),
+    )
+    ctx = AppContext(collection, error, settings, grade_split)
+    st.session_state[CONTEXT_KEY] = ctx
+    return ctx

@@ -1,0 +1,54 @@
+"""rankshift inspector: entry point. Page config, the shared sidebar, navigation.
+
+Run with ``streamlit run app/streamlit_app.py --server.address 127.0.0.1`` (``make run``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+APP_DIR = Path(__file__).resolve().parent
+# `streamlit run` puts this folder on sys.path; AppTest does not. Pages import `resources`
+# and `sidebar` from here.
+if str(APP_DIR) not in sys.path:
+    sys.path.insert(0, str(APP_DIR))
+
+import sidebar  # noqa: E402
+
+st.set_page_config(
+    page_title="rankshift inspector",
+    page_icon=":material/swap_vert:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+    menu_items={
+        "About": "rankshift: see what a cross-encoder reranker did to your first-stage results."
+    },
+)
+
+PAGES = {
+    "Audit": [
+        st.Page(
+            str(APP_DIR / "app_pages" / "inspect.py"),
+            title="Inspect",
+            icon=":material/compare_arrows:",
+            url_path="inspect",
+            default=True,
+        ),
+        # Judge, Judgments and Evaluate pages are added here by their issues.
+    ],
+    "Help": [
+        st.Page(
+            str(APP_DIR / "app_pages" / "about.py"),
+            title="About & help",
+            icon=":material/help:",
+            url_path="about",
+        ),
+    ],
+}
+
+page = st.navigation(PAGES, position="sidebar")
+sidebar.render()
+page.run()

@@ -1,0 +1,56 @@
+"""Fixtures for the app's AppTest tests: a tiny collection, and an app pointed at it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from inspector_fixture import write_collection
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "app" / "streamlit_app.py"
+MISSING_RERANKER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+
+
+def model_available() -> bool:
+    hub = Path(os.environ.get("HF_HUB_CACHE", ""))
+    return (hub / "models--sentence-transformers--all-MiniLM-L6-v2").is_dir()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every page builds a dense index: without the bi-encoder there is nothing to test.
+    if model_available():
+        return
+    skip = pytest.mark.skip(reason="needs the bi-encoder in HF_HUB_CACHE (../shared/hf/hub)")
+    for item in items:
+        if "tests/app/test_inspect_page.py" in item.nodeid or "tests/app/test_pages" in item.nodeid:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fixture_collection_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_collection(tmp_path_factory.mktemp("inspector") / "coll")
+
+
+@pytest.fixture
+def make_app(
+    fixture_collection_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., AppTest]:
+    """``make_app(reranker=None)``: an AppTest of the whole app on the fixture collection.
+
+    ``reranker`` goes to ``RANKSHIFT_RERANKER`` (None: the library default, which cannot load
+    on a machine without it, the normal "not reranked" state).
+    """
+
+    def make(reranker: str | Path | None = None) -> AppTest:
+        monkeypatch.setenv("RANKSHIFT_COLLECTION", str(fixture_collection_dir))
+        if reranker is None:
+            monkeypatch.delenv("RANKSHIFT_RERANKER", raising=False)
+        else:
+            monkeypatch.setenv("RANKSHIFT_RERANKER", str(reranker))
+        return AppTest.from_file(str(APP), default_timeout=180)
+
+    return make
