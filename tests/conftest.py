@@ -17,6 +17,9 @@ def _isolated_cache(
 ) -> None:
     """Never write into the user's ~/.cache/rankshift from tests."""
     monkeypatch.setenv("RANKSHIFT_CACHE", str(tmp_path_factory.getbasetemp() / "rankshift-cache"))
+    monkeypatch.setenv(
+        "RANKSHIFT_JUDGMENTS", str(tmp_path_factory.getbasetemp() / "judgments.sqlite")
+    )
 
 
 @pytest.fixture

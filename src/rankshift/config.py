@@ -32,3 +32,21 @@ def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
         path = Path.home() / ".cache" / "rankshift"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def judgments_path(override: str | os.PathLike[str] | None = None) -> Path:
+    """The judgments database: ``override``, else ``$RANKSHIFT_JUDGMENTS``, else the XDG data dir.
+
+    Judgments are work people did by hand, so they live in the data directory
+    (``$XDG_DATA_HOME/rankshift`` or ``~/.local/share/rankshift``), never under the cache, which
+    users are told they may delete.
+    """
+    if override is not None:
+        path = Path(override)
+    elif os.environ.get("RANKSHIFT_JUDGMENTS"):
+        path = Path(os.environ["RANKSHIFT_JUDGMENTS"])
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+        path = base / "rankshift" / "judgments.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
