@@ -147,7 +147,7 @@ def _tqdm_progress() -> Any:
             bar = bars[label] = tqdm(
                 total=total,
                 desc=label,
-                unit="pair" if label == "Reranking" else "doc",
+                unit={"Reranking": "pair", "Training": "step"}.get(label, "it"),
                 leave=False,
                 file=sys.stderr,
             )
@@ -318,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rankshift.cli_eval import add_eval_commands
 
     add_eval_commands(sub)
+    from rankshift.cli_train import add_train_command
+
+    add_train_command(sub)
     return parser
 
 

@@ -1,0 +1,487 @@
+"""Fine-tune a cross-encoder reranker from judgments, with hard negatives from the first stages.
+
+The result is an ordinary sentence-transformers CrossEncoder folder (weights, tokenizer, config,
+a model card), so it loads everywhere a model id goes: ``--reranker <folder>`` on the command
+line, the reranker box in the app, ``CrossEncoder(<folder>)`` in any other program.
+
+Recipe (see :class:`TrainConfig`):
+
+* **Data.** For each training query, one list: its judged documents (graded) plus the
+  ``unjudged_negatives`` highest-ranked unjudged candidates of the first stages (grade 0).
+  Candidates interleave BM25, dense and hybrid rankings, so negatives are the documents each
+  first stage is tempted by. Built by :mod:`rankshift.training_data` (the same code as
+  ``rankshift export-training``).
+* **Loss.** A listwise loss over each query's list by default (``lambda``: LambdaLoss with
+  NDCG-Loss2++ weighting, Wang et al., "The LambdaLoss Framework for Ranking Metric
+  Optimization", CIKM 2018): it uses the grades as grades and learns an order, which is what a
+  reranker is judged on. ``listnet``, ``mnrl`` (one positive against its hard negatives) and
+  ``bce`` (pointwise binary cross-entropy) are there to compare.
+* **Validation.** A seeded share of the training queries is held out by query; the run reports
+  nDCG@10 and MRR@10 on them for the first stage alone, the base model and the trained model.
+* **Checkpoints** every ``save_steps`` steps under ``<out>/checkpoints``; a run started again
+  with the same output folder resumes from the last one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from rankshift.config import DEFAULT_BI_ENCODER, cache_dir
+from rankshift.corpus import Collection
+from rankshift.metrics import evaluate, rank_scored
+from rankshift.models import short_name
+from rankshift.retrievers.base import ProgressFn
+from rankshift.training_data import QuerySplit, build_training_data, split_seeded
+from rankshift.types import Qrels, ScoredDoc
+
+Loss = Literal["lambda", "listnet", "mnrl", "bce"]
+LOSSES: dict[str, str] = {
+    "lambda": "LambdaLoss (NDCG-Loss2++) over each query's graded list",
+    "listnet": "ListNet: softmax cross-entropy over each query's graded list",
+    "mnrl": "Multiple negatives ranking: each positive against its hard negatives",
+    "bce": "Binary cross-entropy on single (query, document, grade/max) pairs",
+}
+"""Registry of training losses: feeds the CLI's ``--loss`` choices."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of a training run. Every field is recorded in the model card."""
+
+    base_model: str = DEFAULT_BI_ENCODER
+    """A cross-encoder id or folder, or an encoder (e.g. the bi-encoder): then a fresh
+    single-logit head is added."""
+    loss: Loss = "lambda"
+    epochs: float = 2.0
+    max_steps: int | None = None
+    """Stop after this many optimiser steps (overrides ``epochs``)."""
+    batch_size: int = 4
+    """Queries per step for listwise losses; rows per step otherwise."""
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.1
+    max_length: int = 256
+    unjudged_negatives: int = 6
+    negatives_per_positive: int = 6
+    candidate_depth: int = 30
+    validation_fraction: float = 0.15
+    rerank_k: int = 30
+    """Candidates the before/after evaluation reranks (top-K of ``rerank_input``)."""
+    rerank_input: str = "hybrid"
+    seed: int = 0
+    save_steps: int = 50
+    device: str | None = None
+    """``None``: CUDA when available, else CPU."""
+
+
+@dataclass(frozen=True)
+class StageMetrics:
+    name: str
+    ndcg10: float
+    mrr10: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    output_dir: str
+    config: TrainConfig
+    split: QuerySplit
+    train_rows: int
+    steps: int
+    resumed_from_step: int
+    train_seconds: float
+    validation: list[StageMetrics] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [
+            f"Trained reranker saved to {self.output_dir}",
+            f"  {self.train_rows} training rows from {len(self.split.train)} queries, "
+            f"{self.steps} steps in {self.train_seconds / 60:.1f} min"
+            + (f" (resumed at step {self.resumed_from_step})" if self.resumed_from_step else ""),
+        ]
+        if self.validation:
+            lines.append(f"  held-out queries ({len(self.split.eval)}):   nDCG@10   MRR@10")
+            for m in self.validation:
+                lines.append(f"    {m.name:<34s} {m.ndcg10:.4f}   {m.mrr10:.4f}")
+        return "\n".join(lines)
+
+
+def default_output_dir(collection: Collection, config: TrainConfig) -> Path:
+    """``<cache>/models/<collection>-<loss>-<base>-<date>``: a readable name per run."""
+    date = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    name = f"{collection.name}-{config.loss}-{short_name(config.base_model)}-{date}"
+    return cache_dir() / "models" / name
+
+
+def interleave(rankings: Sequence[Sequence[str]]) -> list[str]:
+    """Round-robin merge of rankings without duplicates: rank 1 of each, then rank 2 of each..."""
+    out: dict[str, None] = {}
+    for i in range(max((len(r) for r in rankings), default=0)):
+        for r in rankings:
+            if i < len(r):
+                out.setdefault(r[i], None)
+    return list(out)
+
+
+def _device(config: TrainConfig) -> str:
+    if config.device:
+        return config.device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _dataset(rows: Sequence[Mapping[str, Any]], loss: Loss) -> Any:
+    from datasets import Dataset
+
+    if loss in ("lambda", "listnet"):
+        return Dataset.from_list(
+            [{"query": r["query"], "docs": r["docs"], "labels": r["labels"]} for r in rows]
+        )
+    if loss == "mnrl":
+        return Dataset.from_list(
+            [
+                {"query": r["query"], "positive": r["positive"], "negative": r["negative"]}
+                for r in rows
+            ]
+        )
+    return Dataset.from_list(
+        [{"query": r["query"], "passage": r["passage"], "label": r["label"]} for r in rows]
+    )
+
+
+def _loss(model: Any, config: TrainConfig, max_grade: int) -> Any:
+    from sentence_transformers.cross_encoder import losses
+
+    if config.loss == "lambda":
+        return losses.LambdaLoss(model)
+    if config.loss == "listnet":
+        return losses.ListNetLoss(model)
+    if config.loss == "mnrl":
+        return losses.MultipleNegativesRankingLoss(model, num_negatives=1)
+    return losses.BinaryCrossEntropyLoss(model)
+
+
+def _load_base(config: TrainConfig) -> Any:
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    from rankshift.models import ModelUnavailable
+
+    try:
+        return CrossEncoder(
+            config.base_model, num_labels=1, max_length=config.max_length, device=_device(config)
+        )
+    except Exception as e:
+        raise ModelUnavailable(config.base_model, "base model", e) from e
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    if not folder.is_dir():
+        return None
+    found = [
+        (int(p.name.split("-")[1]), p)
+        for p in folder.glob("checkpoint-*")
+        if p.name.split("-")[1].isdigit() and (p / "trainer_state.json").exists()
+    ]
+    return max(found)[1] if found else None
+
+
+def validation_metrics(
+    name: str,
+    rankings: Mapping[str, Sequence[ScoredDoc] | Sequence[str]],
+    qrels: Qrels,
+) -> StageMetrics:
+    ev = evaluate(qrels, rank_scored(rankings), ("nDCG@10", "MRR@10"), query_ids=list(rankings))
+    return StageMetrics(name, ev.mean["nDCG@10"], ev.mean["MRR@10"])
+
+
+def _rerank_with(model: Any, query: str, texts: Sequence[str], doc_ids: Sequence[str]) -> list[str]:
+    import torch
+
+    if not doc_ids:
+        return []
+    scores = model.predict(
+        [(query, t) for t in texts],
+        batch_size=16,
+        activation_fn=torch.nn.Identity(),
+        show_progress_bar=False,
+    )
+    order = sorted(range(len(doc_ids)), key=lambda i: (-float(scores[i]), i))
+    return [doc_ids[i] for i in order]
+
+
+def train_reranker(
+    collection: Collection,
+    qrels: Qrels,
+    output_dir: str | Path | None = None,
+    config: TrainConfig | None = None,
+    *,
+    retrievers: Mapping[str, Any] | None = None,
+    cache: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    resume: bool = True,
+    exclude_queries: Sequence[str] = (),
+    stop: Callable[[int], bool] | None = None,
+) -> TrainResult:
+    """Fine-tune a cross-encoder on ``qrels`` and save it as a CrossEncoder folder.
+
+    Args:
+        collection: documents and query texts.
+        qrels: the training judgments (qrels files and/or stored labels, already merged).
+        output_dir: where the model goes (default :func:`default_output_dir`).
+        config: hyper-parameters.
+        retrievers: ready first stages by key (``bm25``, ``dense``, ``hybrid``); default: built
+            from the collection with the default settings.
+        cache: rankshift cache directory for indexes.
+        progress: ``progress(label, done, total)`` for candidates, training steps, evaluation.
+        resume: continue from the last checkpoint in ``<output_dir>/checkpoints`` if any.
+        exclude_queries: queries that must not be trained on (e.g. an evaluation split's);
+            they are removed before the split, so nothing about them reaches training.
+        stop: called after each step with the global step; returning True stops training after
+            saving a checkpoint (the app's "stop" button; tests use it to simulate a crash).
+
+    Returns:
+        A :class:`TrainResult`; the model card in ``<output_dir>/README.md`` repeats it.
+    """
+    config = config or TrainConfig()
+    out = Path(output_dir) if output_dir is not None else default_output_dir(collection, config)
+    out.mkdir(parents=True, exist_ok=True)
+    if retrievers is None:
+        from rankshift.pipeline import Pipeline, PipelineSettings
+
+        settings = PipelineSettings(
+            reranker=None, k=config.candidate_depth, n=min(10, config.candidate_depth)
+        )
+        retrievers = Pipeline.from_settings(
+            collection, settings, cache_dir=cache, progress=progress
+        ).retrievers
+
+    excluded = set(exclude_queries)
+    usable = [q for q in qrels if q in collection.queries and q not in excluded]
+    if not usable:
+        raise ValueError("no training queries: the judgments name no query of this collection")
+    split = split_seeded(usable, config.validation_fraction, config.seed)
+
+    # Hard-negative pools: each first stage's top candidates, interleaved.
+    candidates: dict[str, list[str]] = {}
+    queries = [collection.queries[q] for q in usable]
+    for i, q in enumerate(queries, 1):
+        lists = [
+            [r.doc_id for r in retrievers[k].search(q.text, config.candidate_depth)]
+            for k in ("bm25", "dense", "hybrid")
+            if k in retrievers
+        ]
+        candidates[q.query_id] = interleave(lists)
+        if progress:
+            progress("Mining hard negatives", i, len(queries))
+
+    data = build_training_data(
+        collection,
+        qrels,
+        candidates,
+        split.train,
+        unjudged_negatives=config.unjudged_negatives,
+        negatives_per_positive=config.negatives_per_positive,
+    )
+    kind = {"lambda": "listwise", "listnet": "listwise", "mnrl": "triples", "bce": "pairs"}[
+        config.loss
+    ]
+    rows = data.rows(kind)  # type: ignore[arg-type]
+    if not rows:
+        raise ValueError(f"no {kind} rows could be built from these judgments")
+    max_grade = max([1, *(g for j in qrels.values() for g in j.values())])
+
+    import torch
+    from sentence_transformers.cross_encoder import (
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
+    )
+    from transformers import TrainerCallback
+
+    torch.manual_seed(config.seed)
+    model = _load_base(config)
+    dataset = _dataset(rows, config.loss)
+    steps_per_epoch = math.ceil(len(dataset) / config.batch_size)
+    max_steps = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
+
+    class _Progress(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if progress:
+                progress("Training", state.global_step, max_steps)
+            if stop is not None and stop(state.global_step):
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+    ckpt_dir = out / "checkpoints"
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(ckpt_dir),
+        max_steps=max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        logging_steps=max(1, min(25, max_steps // 10)),
+        report_to="none",
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=_device(config) == "cpu",
+        disable_tqdm=progress is not None,
+    )
+    trainer = CrossEncoderTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        loss=_loss(model, config, max_grade),
+        callbacks=[_Progress()],
+    )
+    last = _last_checkpoint(ckpt_dir) if resume else None
+    resumed_from = 0
+    if last is not None:
+        resumed_from = json.loads((last / "trainer_state.json").read_text())["global_step"]
+    t0 = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    seconds = time.perf_counter() - t0
+    steps = int(trainer.state.global_step)
+    if steps < max_steps:
+        # Stopped early (``stop``): the checkpoint is kept, the model folder is not written.
+        return TrainResult(str(out), config, split, len(rows), steps, resumed_from, seconds)
+
+    validation = _validate(collection, qrels, split, retrievers, config, model, progress)
+    model.save(str(out))
+    result = TrainResult(
+        str(out), config, split, len(rows), steps, resumed_from, seconds, validation
+    )
+    write_model_card(out, collection, result, max_grade)
+    return result
+
+
+def _validate(
+    collection: Collection,
+    qrels: Qrels,
+    split: QuerySplit,
+    retrievers: Mapping[str, Any],
+    config: TrainConfig,
+    trained: Any,
+    progress: ProgressFn | None,
+) -> list[StageMetrics]:
+    if not split.eval:
+        return []
+    key = config.rerank_input if config.rerank_input in retrievers else next(iter(retrievers))
+    retriever = retrievers[key]
+    first: dict[str, list[str]] = {}
+    for q in split.eval:
+        first[q] = [r.doc_id for r in retriever.search(collection.queries[q].text, config.rerank_k)]
+    eval_qrels = {q: qrels[q] for q in split.eval}
+    metrics = [validation_metrics(f"{retriever.name} (first stage)", first, eval_qrels)]
+    models: list[tuple[str, Any]] = []
+    # The base is reported only when it loads as a cross-encoder again.
+    with suppress(Exception):
+        models.append((f"base: {short_name(config.base_model)}", _load_base(config)))
+    models.append(("trained", trained))
+    for name, model in models:
+        ranked = {}
+        for i, q in enumerate(split.eval, 1):
+            ids = first[q]
+            texts = [collection.documents[d].full_text for d in ids]
+            ranked[q] = _rerank_with(model, collection.queries[q].text, texts, ids)
+            if progress:
+                progress(f"Validating {name}", i, len(split.eval))
+        metrics.append(validation_metrics(f"{name} (k={config.rerank_k})", ranked, eval_qrels))
+    return metrics
+
+
+def write_model_card(
+    out: Path, collection: Collection, result: TrainResult, max_grade: int
+) -> None:
+    """Write ``README.md`` (for people) and ``rankshift_training.json`` (for programs)."""
+    cfg = result.config
+    record = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "collection": {"name": collection.name, "fingerprint": collection.fingerprint},
+        "config": asdict(cfg),
+        "split": {
+            "method": result.split.method,
+            "seed": result.split.seed,
+            "train_queries": len(result.split.train),
+            "validation_queries": len(result.split.eval),
+            "validation_query_ids": list(result.split.eval),
+        },
+        "train_rows": result.train_rows,
+        "steps": result.steps,
+        "train_seconds": round(result.train_seconds, 1),
+        "max_grade": max_grade,
+        "validation": [asdict(m) for m in result.validation],
+    }
+    (out / "rankshift_training.json").write_text(json.dumps(record, indent=2))
+    table = "\n".join(f"| {m.name} | {m.ndcg10:.4f} | {m.mrr10:.4f} |" for m in result.validation)
+    params = "\n".join(f"| `{k}` | `{v}` |" for k, v in asdict(cfg).items())
+    card = f"""---
+library_name: sentence-transformers
+pipeline_tag: text-ranking
+tags: [cross-encoder, reranker, rankshift]
+base_model: {cfg.base_model}
+---
+
+# Cross-encoder reranker trained with rankshift
+
+Trained on {record["created"]} by `rankshift train` from the judgments of the collection
+**{collection.name}** (fingerprint `{collection.fingerprint}`).
+
+- **Base model:** `{cfg.base_model}` (a fresh single-logit head when it was not a cross-encoder)
+- **Data:** {len(result.split.train)} training queries, {result.train_rows} rows; each query's
+  judged documents plus its {cfg.unjudged_negatives} highest-ranked unjudged first-stage
+  candidates as negatives (BM25, dense and hybrid rankings interleaved, top {cfg.candidate_depth})
+- **Loss:** `{cfg.loss}`: {LOSSES[cfg.loss]}
+- **Training:** {result.steps} steps in {result.train_seconds / 60:.1f} minutes
+
+## Validation
+
+{len(result.split.eval)} held-out queries (split by query, seed {cfg.seed}); each reranks the
+top {cfg.rerank_k} of `{cfg.rerank_input}`.
+
+| ranking | nDCG@10 | MRR@10 |
+|---|---|---|
+{table}
+
+## Hyper-parameters
+
+| parameter | value |
+|---|---|
+{params}
+
+## Use
+
+```python
+from sentence_transformers import CrossEncoder
+
+model = CrossEncoder("{out}")
+scores = model.predict([("query", "document text")])
+```
+
+or `rankshift search <collection> "query" --reranker {out}`.
+"""
+    (out / "README.md").write_text(card)
+
+
+def trained_models(root: str | Path | None = None) -> list[Path]:
+    """Model folders under ``<cache>/models`` (newest first): the app lists them as rerankers."""
+    base = Path(root) if root is not None else cache_dir() / "models"
+    if not base.is_dir():
+        return []
+    found = [
+        p
+        for p in base.iterdir()
+        if (p / "config.json").exists() and (p / "rankshift_training.json").exists()
+    ]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
