@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE ?= 1
 endif
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install run test lint format bench bench-quality clean
+.PHONY: install run test lint format bench bench-quality demo-reranker clean
 
 # torch first, pinned exactly: on these machines torch==2.13.0 is the CPU build on disk, and any
 # looser requirement resolved by another package would pull a multi-GB CUDA build.
@@ -44,6 +44,12 @@ format: install
 
 bench: install
 	$(PY) -m rankshift.bench
+
+# Train the demo's reranker from its training split (the default Hub reranker cannot be
+# downloaded on an offline machine); `make run` picks it up when it exists.
+demo-reranker: install
+	$(VENV)/bin/rankshift train data/demo --split train \
+		--out $$($(PY) -c "from rankshift.config import demo_reranker_dir; print(demo_reranker_dir())")
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/e2e/artifacts

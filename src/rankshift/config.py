@@ -50,3 +50,40 @@ def judgments_path(override: str | os.PathLike[str] | None = None) -> Path:
         path = base / "rankshift" / "judgments.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+DEMO_RERANKER_NAME = "demo-reranker"
+
+
+def demo_reranker_dir() -> Path:
+    """Where ``make demo-reranker`` (``rankshift train data/demo``) puts the demo's reranker."""
+    return cache_dir() / "models" / DEMO_RERANKER_NAME
+
+
+def preferred_reranker() -> tuple[str, str]:
+    """The reranker to start with, and why.
+
+    ``$RANKSHIFT_RERANKER`` if set; else the default Hub reranker when it can be had (it is in
+    the local Hugging Face cache, or downloads are allowed); else the demo reranker trained with
+    ``make demo-reranker`` when it exists; else the default id, whose failure to load is then
+    reported with the ways to provide a reranker.
+    """
+    if os.environ.get("RANKSHIFT_RERANKER"):
+        return os.environ["RANKSHIFT_RERANKER"], "set by RANKSHIFT_RERANKER"
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    cached = False
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = isinstance(try_to_load_from_cache(DEFAULT_RERANKER, "config.json"), str)
+    except Exception:  # an unreadable cache is the same as an empty one here
+        cached = False
+    if cached or not offline:
+        return DEFAULT_RERANKER, "the default reranker"
+    demo = demo_reranker_dir()
+    if (demo / "config.json").exists():
+        return str(demo), f"{DEFAULT_RERANKER} is not available offline; using the demo reranker"
+    return DEFAULT_RERANKER, (
+        f"{DEFAULT_RERANKER} is not available offline and no demo reranker is trained yet: "
+        "run `make demo-reranker` (about 15 minutes on 2 CPU cores) or pick a model folder"
+    )
