@@ -98,4 +98,7 @@ def test_animals_dense(animals: Collection, bi_encoder: Any) -> None:
     assert dense.search("which animal can fly", 1)[0].doc_id == "bird"
     batch = dense.search_many(["pets that purr", "swimming in the sea"], 2)
     assert [r[0].doc_id for r in batch] == ["cat", "fish"]
-    assert batch[1] == dense.search("swimming in the sea", 2)  # batching changes nothing
+    # Batching changes nothing but float noise from padding the shorter query.
+    alone = dense.search("swimming in the sea", 2)
+    assert [(r.doc_id, r.rank) for r in batch[1]] == [(r.doc_id, r.rank) for r in alone]
+    assert [r.score for r in batch[1]] == pytest.approx([r.score for r in alone], abs=1e-5)
