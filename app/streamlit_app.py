@@ -38,6 +38,24 @@ PAGES = {
             default=True,
         ),
         # Judge, Judgments and Evaluate pages are added here by their issues.
+        st.Page(
+            str(APP_DIR / "app_pages" / "judge.py"),
+            title="Judge",
+            icon=":material/rule:",
+            url_path="judge",
+        ),
+        st.Page(
+            str(APP_DIR / "app_pages" / "judgments.py"),
+            title="Judgments",
+            icon=":material/fact_check:",
+            url_path="judgments",
+        ),
+        st.Page(
+            str(APP_DIR / "app_pages" / "evaluate.py"),
+            title="Evaluate",
+            icon=":material/query_stats:",
+            url_path="evaluate",
+        ),
     ],
     "Help": [
         st.Page(

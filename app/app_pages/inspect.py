@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from functools import partial
 
+import labelling
 import resources
 import sidebar
 import streamlit as st
 
-from rankshift import plots, views
+from rankshift import judging, plots, views
 from rankshift.views import escape_markdown, stage_label
 
 ctx = sidebar.context()
@@ -23,6 +24,14 @@ if ctx.collection is None:
     )
     st.stop()
 collection = ctx.collection
+
+# Hook for other pages: to open a query here, set `inspect_query_id` (a plain session key,
+# not a widget's, so it survives the page switch) and st.switch_page to this page. It is
+# consumed once, before the query widgets below are drawn. (The Evaluate page uses it.)
+_wanted = st.session_state.pop("inspect_query_id", None)
+if _wanted in collection.queries:
+    st.session_state["inspect_pick"] = _wanted
+    st.session_state["inspect_query"] = collection.queries[_wanted].text
 
 # ---------------------------------------------------------------------------- query box
 
@@ -77,8 +86,23 @@ result, from_cache = resources.run_query(pipeline, query)
 info = result.rerank
 if info is not None and info.reranked and info.scored_pairs:
     st.session_state["inspect_ms_per_pair"] = result.timings_ms["per_pair"]
-grades = views.grades_for(collection, query.query_id, ctx.grade_split)
-show_grades = grades if (grades or query.query_id != "adhoc") else None
+qrels_grades = views.grades_for(collection, query.query_id, ctx.grade_split)
+# Labels from the judgment store (the Judge page) for this collection's fingerprint: merged into
+# the grades the charts use, and shown in their own "label" column next to the qrels grade.
+labels: dict[str, int] = {}
+if query.query_id != "adhoc":
+    labels, labels_problem = labelling.read(
+        lambda store: judging.label_grades(
+            store.list_judgments(collection.fingerprint, query.query_id, include_skipped=False),
+            query.query_id,
+        ),
+        {},
+    )
+    if labels_problem:
+        st.warning(escape_markdown(labels_problem), icon=":material/database:")
+grades = views.grades_for(collection, query.query_id, ctx.grade_split, extra=labels)
+show_grades = qrels_grades if (grades or query.query_id != "adhoc") else None
+show_labels = labels or None
 diag = views.diagnostics(result)
 rerank_input = settings.rerank_input
 
@@ -146,7 +170,12 @@ COLUMN_CONFIG = {
     "title": st.column_config.TextColumn("title", width=220),
     "score": st.column_config.NumberColumn("score", format="%.3f", width=60),
     "grade": st.column_config.NumberColumn(
-        "grade", width=50, help="Judged grade (empty: unjudged)"
+        "grade", width=50, help="Grade in the collection's qrels (empty: unjudged)"
+    ),
+    "label": st.column_config.NumberColumn(
+        "label",
+        width=50,
+        help="Label from the judgment store (Judge page; several annotators combined by mean)",
     ),
     "snippet": st.column_config.TextColumn("snippet", width="large"),
     "doc_id": st.column_config.TextColumn("doc", width="small"),
@@ -164,7 +193,11 @@ show_all = head_r.toggle(
     "Show all K candidates", key="inspect_show_all", help=f"All {settings.k}, not just the top-N"
 )
 frames = views.ranking_frames(
-    result, collection, show_grades, depth=settings.k if show_all else settings.n
+    result,
+    collection,
+    show_grades,
+    depth=settings.k if show_all else settings.n,
+    labels=show_labels,
 )
 cols = st.columns(len(frames), gap="small")
 for col, (key, frame) in zip(cols, frames.items(), strict=True):
@@ -204,7 +237,12 @@ doc_id = st.selectbox(
 )
 if doc_id is not None and doc_id in collection.documents:
     view = views.document_view(
-        collection.documents[doc_id], query.text, result, pipeline.reranker, grades
+        collection.documents[doc_id],
+        query.text,
+        result,
+        pipeline.reranker,
+        qrels_grades,
+        labels=labels,
     )
     with st.container(border=True):
         st.markdown(f"##### {escape_markdown(view.title or '(untitled)')}")
@@ -254,8 +292,8 @@ else:
             config={"displayModeBar": False},
         )
     with table_col:
-        dropped = views.dropped_frame(result, against, collection, show_grades)
-        promoted = views.promoted_frame(result, against, collection, show_grades)
+        dropped = views.dropped_frame(result, against, collection, show_grades, show_labels)
+        promoted = views.promoted_frame(result, against, collection, show_grades, show_labels)
         cut = "–" if audit.cutoff_score is None else f"{audit.cutoff_score:.3f}"
         st.markdown(f"**Dropped from the top-{settings.n}** ({len(dropped)})")
         st.caption(
@@ -273,6 +311,7 @@ else:
             "margin": st.column_config.NumberColumn("margin", format="%.3f", width=60),
             "truncated": st.column_config.CheckboxColumn("truncated", width=60),
             "grade": st.column_config.NumberColumn("grade", width=50),
+            "label": st.column_config.NumberColumn("label", width=50),
             "why": st.column_config.TextColumn("why", width="large"),
         }
         if dropped.empty:

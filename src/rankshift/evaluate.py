@@ -16,6 +16,10 @@ Three layers, each usable on its own:
    first stage that was also reranked, the side-by-side comparison. It prints as a table and
    saves as JSON. :func:`tradeoff` adds nDCG@10 and rerank latency as K varies.
 
+The app's Evaluate page drives the same layers through :func:`batch_settings` (what to load
+for a set of specs), :func:`select_queries`, :func:`stored_qrels` (judgments from the store)
+and :func:`evaluate_batch` (run what can run, skip the rest with the reason, report).
+
 Measures, the relevance threshold and the treatment of queries without relevant documents
 are those of :mod:`rankshift.metrics`.
 """
@@ -156,6 +160,52 @@ def parse_pipelines(text: str | Sequence[str | PipelineSpec]) -> list[PipelineSp
     if not specs:
         raise ValueError("no pipelines given")
     return list(dict.fromkeys(specs))
+
+
+def stage_parts(spec: PipelineSpec) -> list[str]:
+    """The retrievers a spec's first stage needs: ``bm25`` and ``dense`` for a hybrid."""
+    return ["bm25", "dense"] if spec.first_stage == "hybrid" else [spec.first_stage]
+
+
+def batch_settings(
+    settings: PipelineSettings, pipelines: str | Sequence[str | PipelineSpec]
+) -> PipelineSettings:
+    """The pipeline settings a batch of ``pipelines`` needs.
+
+    Its first stages are the retrievers the specs need (see :func:`stage_parts`), and the
+    reranker is kept only when some spec reranks (``None`` otherwise, so nothing loads it).
+    K, N, models and fusion parameters come from ``settings`` unchanged.
+    """
+    specs = parse_pipelines(pipelines)
+    base: list[str] = []
+    for spec in specs:
+        base.extend(k for k in stage_parts(spec) if k not in base)
+    return settings.with_(
+        first_stages=tuple(base),
+        rerank_input=base[0],
+        reranker=settings.reranker if any(s.rerank for s in specs) else None,
+    )
+
+
+def runnable_specs(
+    pipelines: str | Sequence[str | PipelineSpec], retrievers: Mapping[str, object]
+) -> tuple[list[PipelineSpec], dict[str, str]]:
+    """Split specs into those whose retrievers exist and those that cannot run (with why).
+
+    Args:
+        pipelines: the specs.
+        retrievers: the available retrievers by key (``Pipeline.retrievers``), e.g. without
+            ``dense`` when the bi-encoder could not load.
+    """
+    ok: list[PipelineSpec] = []
+    skipped: dict[str, str] = {}
+    for spec in parse_pipelines(pipelines):
+        missing = [k for k in stage_parts(spec) if k not in retrievers]
+        if missing:
+            skipped[str(spec)] = f"the {' and '.join(missing)} retriever is not available"
+        else:
+            ok.append(spec)
+    return ok, skipped
 
 
 # --------------------------------------------------------------------------------------
@@ -387,16 +437,7 @@ class BatchRunner:
         loaded, those pipelines are skipped with the reason (see :attr:`BatchResult.skipped`).
         """
         specs = parse_pipelines(pipelines)
-        settings = settings or PipelineSettings()
-        base: list[str] = []
-        for spec in specs:
-            need = ["bm25", "dense"] if spec.first_stage == "hybrid" else [spec.first_stage]
-            base.extend(k for k in need if k not in base)
-        ps = settings.with_(
-            first_stages=tuple(base),
-            rerank_input=base[0],
-            reranker=settings.reranker if any(s.rerank for s in specs) else None,
-        )
+        ps = batch_settings(settings or PipelineSettings(), specs)
         pipe = Pipeline.from_settings(collection, ps, cache_dir, progress, show_progress)
         return cls(pipe, specs)
 
@@ -1444,6 +1485,94 @@ def build_report(
         tradeoff=tradeoff,
         timing={"batch_s": result.wall_s},
     )
+
+
+# --------------------------------------------------------------------------------------
+# Query sets and one-call evaluation (what the app uses)
+
+
+def select_queries(
+    collection: Collection,
+    qrels: Qrels,
+    query_ids: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> tuple[dict[str, Query], list[str]]:
+    """The query set of a batch: judged queries that have a text, in qrels order.
+
+    Args:
+        collection: supplies the query texts.
+        qrels: the judgments; only their queries are eligible.
+        query_ids: only these (in this order); ids without judgments are ignored.
+        limit: then keep only the first ``limit`` (``None`` or 0: all).
+
+    Returns:
+        The queries by id, and the judged ids that were left out because they have no text.
+    """
+    wanted = list(qrels) if not query_ids else [q for q in query_ids if q in qrels]
+    missing = [q for q in wanted if q not in collection.queries]
+    queries = {q: collection.queries[q] for q in wanted if q in collection.queries}
+    if limit:
+        queries = dict(list(queries.items())[: max(0, limit)])
+    return queries, missing
+
+
+def stored_qrels(path: str | Path, collection: str, aggregate: str = "mean") -> Qrels:
+    """Qrels from a judgments database, or ``{}`` when there is no database file yet.
+
+    Never creates the file: looking for judgments must not leave an empty database behind.
+
+    Args:
+        path: the database (:func:`rankshift.config.judgments_path`).
+        collection: the collection fingerprint.
+        aggregate: how several annotators' grades of a pair become one (see
+            :meth:`rankshift.judgments.JudgmentStore.qrels`).
+    """
+    if not Path(path).exists():
+        return {}
+    from rankshift.judgments import JudgmentStore
+
+    with JudgmentStore(path) as store:
+        return store.qrels(collection, aggregate=aggregate)  # type: ignore[arg-type]
+
+
+def evaluate_batch(
+    pipeline: Pipeline,
+    pipelines: str | Sequence[str | PipelineSpec],
+    queries: Mapping[str, Query] | Sequence[Query],
+    qrels: Qrels,
+    *,
+    out_dir: str | Path | None = None,
+    progress: ProgressFn | None = None,
+    resume: bool = True,
+    qrels_source: str = "",
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> tuple[EvalReport, BatchResult]:
+    """Run what the pipeline can run, skip the rest with the reason, and build the report.
+
+    The app's one call (``rankshift eval`` does the same steps with its own messages). A spec
+    whose retriever is missing is skipped (see :func:`runnable_specs`), and so is a ``>ce``
+    spec when ``pipeline`` has no reranker (see :meth:`BatchRunner.run`); both are listed in
+    :attr:`EvalReport.skipped`.
+
+    Raises:
+        ValueError: no pipeline can run.
+    """
+    ok, skipped = runnable_specs(pipelines, pipeline.retrievers)
+    if not ok:
+        raise ValueError("none of the pipelines can run: " + "; ".join(skipped.values()))
+    runner = BatchRunner(pipeline, ok)
+    result = runner.run(queries, out_dir=out_dir, progress=progress, resume=resume)
+    result = replace(result, skipped={**skipped, **result.skipped})
+    report = build_report(
+        result,
+        qrels,
+        collection=pipeline.collection,
+        qrels_source=qrels_source,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+    return report, result
 
 
 # --------------------------------------------------------------------------------------

@@ -73,7 +73,12 @@ __all__ = [
     "aggregate_qrels",
     "csv_escape",
     "csv_unescape",
+    "grade_name",
+    "judgments_frame",
     "migrate",
+    "write_csv",
+    "write_jsonl",
+    "write_trec_qrels",
 ]
 
 T = TypeVar("T")
@@ -831,6 +836,116 @@ def _check_id(value: str, what: str, forbidden: str) -> None:
 
 
 # --------------------------------------------------------------------------------------
+# Frames and writers over any list of judgments (the store's exports use these too, and the
+# app uses them on a filtered list)
+
+
+_FRAME_COLUMNS = [
+    "collection",
+    "query_id",
+    "query_text",
+    "doc_id",
+    "annotator",
+    "status",
+    "grade",
+    "label",
+    "note",
+    "source",
+    "version",
+    "timestamp",
+    "edited_by",
+    "stage",
+    "model_id",
+    "model_revision",
+    "rank_shown",
+    "settings",
+]
+
+
+def grade_name(grade: int | None, scale: GradeScale = DEFAULT_SCALE) -> str:
+    """The grade's name on ``scale`` (``"skip"`` for ``None``); an off-scale grade as a number.
+
+    A grade imported under a wider scale still lists; it just has no name here.
+    """
+    try:
+        return scale.label(grade)
+    except ValueError:
+        return str(grade)
+
+
+def judgments_frame(
+    judgments: Iterable[Judgment], scale: GradeScale = DEFAULT_SCALE
+) -> pd.DataFrame:
+    """Judgments as a tidy frame, one row per judgment (see :meth:`JudgmentStore.as_dataframe`)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        [
+            {
+                "collection": j.collection,
+                "query_id": j.query_id,
+                "query_text": j.query_text,
+                "doc_id": j.doc_id,
+                "annotator": j.annotator,
+                "status": j.status,
+                "grade": j.grade,
+                "label": grade_name(j.grade, scale),
+                "note": j.note,
+                "source": j.source,
+                "version": j.version,
+                "timestamp": j.timestamp,
+                "edited_by": j.edited_by,
+                "stage": j.context.stage,
+                "model_id": j.context.model_id,
+                "model_revision": j.context.model_revision,
+                "rank_shown": j.context.rank,
+                "settings": json.dumps(j.context.settings, sort_keys=True),
+            }
+            for j in judgments
+        ],
+        columns=_FRAME_COLUMNS,
+    )
+    frame["grade"] = frame["grade"].astype("Int64")
+    frame["rank_shown"] = frame["rank_shown"].astype("Int64")
+    frame["version"] = frame["version"].astype("int64")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+    return frame
+
+
+def write_trec_qrels(qrels: Qrels, file: str | os.PathLike[str] | IO[str]) -> int:
+    """Write qrels as TREC lines (``qid 0 docid rel``); returns lines written."""
+    lines = []
+    for query_id, docs in qrels.items():
+        _check_id(query_id, "query id", " \t\r\n")
+        for doc_id, grade in docs.items():
+            _check_id(doc_id, "doc id", " \t\r\n")
+            lines.append(f"{query_id} 0 {doc_id} {grade}\n")
+    with _text_file(file, "w") as handle:
+        handle.writelines(lines)
+    return len(lines)
+
+
+def write_csv(judgments: Iterable[Judgment], file: str | os.PathLike[str] | IO[str]) -> int:
+    """Write judgments as spreadsheet-safe CSV (see :meth:`JudgmentStore.export_csv`)."""
+    rows = [_csv_row(j) for j in judgments]
+    with _text_file(file, "w") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(_CSV_COLUMNS)
+        writer.writerows(rows)
+    return len(rows)
+
+
+def write_jsonl(judgments: Iterable[Judgment], file: str | os.PathLike[str] | IO[str]) -> int:
+    """Write judgments as JSONL, full records including context; returns lines written."""
+    count = 0
+    with _text_file(file, "w") as handle:
+        for j in judgments:
+            handle.write(json.dumps(j.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
+            count += 1
+    return count
+
+
+# --------------------------------------------------------------------------------------
 # The store
 
 
@@ -1536,8 +1651,6 @@ class JudgmentStore:
         timestamp (UTC datetime), edited_by, and the context flattened into stage, model_id,
         model_revision, rank_shown and settings (a JSON string).
         """
-        import pandas as pd
-
         judgments = self.list_judgments(
             collection,
             query_id,
@@ -1545,64 +1658,7 @@ class JudgmentStore:
             sources=sources,
             include_skipped=include_skipped,
         )
-        columns = [
-            "collection",
-            "query_id",
-            "query_text",
-            "doc_id",
-            "annotator",
-            "status",
-            "grade",
-            "label",
-            "note",
-            "source",
-            "version",
-            "timestamp",
-            "edited_by",
-            "stage",
-            "model_id",
-            "model_revision",
-            "rank_shown",
-            "settings",
-        ]
-        frame = pd.DataFrame(
-            [
-                {
-                    "collection": j.collection,
-                    "query_id": j.query_id,
-                    "query_text": j.query_text,
-                    "doc_id": j.doc_id,
-                    "annotator": j.annotator,
-                    "status": j.status,
-                    "grade": j.grade,
-                    "label": self._label(j.grade),
-                    "note": j.note,
-                    "source": j.source,
-                    "version": j.version,
-                    "timestamp": j.timestamp,
-                    "edited_by": j.edited_by,
-                    "stage": j.context.stage,
-                    "model_id": j.context.model_id,
-                    "model_revision": j.context.model_revision,
-                    "rank_shown": j.context.rank,
-                    "settings": json.dumps(j.context.settings, sort_keys=True),
-                }
-                for j in judgments
-            ],
-            columns=columns,
-        )
-        frame["grade"] = frame["grade"].astype("Int64")
-        frame["rank_shown"] = frame["rank_shown"].astype("Int64")
-        frame["version"] = frame["version"].astype("int64")
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
-        return frame
-
-    def _label(self, grade: int | None) -> str:
-        # A grade imported under a wider scale still lists; it just has no name here.
-        try:
-            return self.scale.label(grade)
-        except ValueError:
-            return str(grade)
+        return judgments_frame(judgments, self.scale)
 
     # -- qrels and exports -------------------------------------------------------------
 
@@ -1643,16 +1699,9 @@ class JudgmentStore:
         include_sources: Collection[str] | None = None,
     ) -> int:
         """Write TREC qrels (``qid 0 docid rel``) from :meth:`qrels`; returns lines written."""
-        qrels = self.qrels(collection, aggregate, annotators, include_sources)
-        lines = []
-        for query_id, docs in qrels.items():
-            _check_id(query_id, "query id", " \t\r\n")
-            for doc_id, grade in docs.items():
-                _check_id(doc_id, "doc id", " \t\r\n")
-                lines.append(f"{query_id} 0 {doc_id} {grade}\n")
-        with _text_file(file, "w") as handle:
-            handle.writelines(lines)
-        return len(lines)
+        return write_trec_qrels(
+            self.qrels(collection, aggregate, annotators, include_sources), file
+        )
 
     def export_beir_qrels(
         self,
@@ -1686,12 +1735,7 @@ class JudgmentStore:
         Text cells pass through :func:`csv_escape`; grade and version stay plain numbers.
         The context is one JSON cell. ``filters`` are those of :meth:`list_judgments`.
         """
-        judgments = self.list_judgments(collection, **filters)
-        with _text_file(file, "w") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(_CSV_COLUMNS)
-            writer.writerows(_csv_row(j) for j in judgments)
-        return len(judgments)
+        return write_csv(self.list_judgments(collection, **filters), file)
 
     def export_jsonl(
         self,
@@ -1700,11 +1744,7 @@ class JudgmentStore:
         **filters: Any,
     ) -> int:
         """Write judgments as JSONL, full records including context; returns lines written."""
-        judgments = self.list_judgments(collection, **filters)
-        with _text_file(file, "w") as handle:
-            for j in judgments:
-                handle.write(json.dumps(j.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
-        return len(judgments)
+        return write_jsonl(self.list_judgments(collection, **filters), file)
 
     # -- agreement ---------------------------------------------------------------------
 

@@ -13,12 +13,19 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from rankshift.views import STATUS_COLORS, STATUS_LABELS, escape_plotly, shorten
+from rankshift.views import (
+    STATUS_COLORS,
+    STATUS_LABELS,
+    VERDICT_COLORS,
+    escape_plotly,
+    shorten,
+)
 
 _FONT = {"family": "Source Sans Pro, sans-serif", "size": 13}
 _STATUS_ORDER = ["up", "down", "new", "dropped", "same"]
 _STAGE_COLORS = ["#4c6ef5", "#12b886", "#7950f2"]
 _CE_COLORS = ["#e8590c", "#f59f00"]
+_GRADE_COLORS = ["#868e96", "#74c0fc", "#4c6ef5", "#2f9e44", "#087f5b"]
 
 
 def _fmt(x: object, digits: int = 4) -> str:
@@ -289,3 +296,209 @@ def latency_chart(latency: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title_text="milliseconds")
     return _base_layout(fig, 60 + 34 * len(frame))
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation figures (the Evaluate page)
+
+
+def helped_hurt_chart(frame: pd.DataFrame, first_label: str, reranked_label: str) -> go.Figure:
+    """Sorted bars of ΔnDCG@10 per query, coloured helped / hurt / no change.
+
+    Args:
+        frame: :func:`rankshift.views.helped_hurt_frame` (best gain first).
+        first_label: the first stage's name.
+        reranked_label: the reranked pipeline's name.
+
+    The x-axis holds the query ids in the frame's order and every bar carries its query id as
+    ``customdata``, so a selection event names the query. A query with no change gets a thin
+    grey stub, so it can still be seen and clicked.
+    """
+    order = frame["query_id"].astype(str).tolist()
+    span = float(frame["delta"].abs().max()) if not frame.empty else 0.0
+    stub = max(span, 0.05) * 0.02
+    fig = go.Figure()
+    for verdict in ("helped", "hurt", "no change"):
+        part = frame[frame["verdict"] == verdict]
+        if part.empty:
+            continue
+        hover = [
+            f"<b>{escape_plotly(str(r.query_id))}</b>: {escape_plotly(shorten(str(r.query), 80))}"
+            f"<br>nDCG@10 {r.first:.3f} → {r.reranked:.3f} (Δ {r.delta:+.3f})"
+            "<br><i>click to open in the inspector</i>"
+            for r in part.itertuples(index=False)
+        ]
+        ids = part["query_id"].astype(str).tolist()
+        y = part["delta"].tolist() if verdict != "no change" else [stub] * len(part)
+        fig.add_trace(
+            go.Bar(
+                x=ids,
+                y=y,
+                name=f"{verdict} ({len(part)})",
+                marker={"color": VERDICT_COLORS[verdict]},
+                customdata=ids,
+                hovertext=hover,
+                hoverinfo="text",
+            )
+        )
+    fig.update_xaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=order,
+        title_text=f"queries, sorted by ΔnDCG@10 ({len(order)})",
+        showticklabels=len(order) <= 40,
+    )
+    fig.update_yaxes(
+        title_text=escape_plotly(f"ΔnDCG@10: {reranked_label} − {first_label}"),
+        zeroline=True,
+        zerolinecolor="#495057",
+    )
+    fig = _base_layout(fig, 360)
+    # No clickmode/dragmode here: Streamlit sets them for on_select (a dragmode of "select"
+    # would turn click-to-select off).
+    fig.update_layout(bargap=0.15)
+    return fig
+
+
+def calibration_box(pairs: pd.DataFrame, threshold: float | None = None) -> go.Figure:
+    """The cross-encoder's probability (sigmoid of its score) per judged grade, as box plots.
+
+    Args:
+        pairs: the ``pairs`` frame of :func:`rankshift.views.calibration_frames`.
+        threshold: the best-F1 probability threshold, drawn as a dashed line.
+
+    A useful reranker's boxes climb with the grade; boxes at one height mean the scores do not
+    separate relevant from non-relevant documents.
+    """
+    fig = go.Figure()
+    grades = sorted(pairs["grade"].unique()) if not pairs.empty else []
+    for i, grade in enumerate(grades):
+        part = pairs[pairs["grade"] == grade]
+        fig.add_trace(
+            go.Box(
+                y=part["probability"],
+                name=f"grade {grade} ({len(part)})",
+                boxpoints="all" if len(part) <= 200 else "outliers",
+                jitter=0.4,
+                pointpos=0,
+                marker={"color": _GRADE_COLORS[min(i, len(_GRADE_COLORS) - 1)], "size": 5},
+                hovertext=[
+                    f"query {escape_plotly(str(r.query_id))}, doc {escape_plotly(str(r.doc_id))}"
+                    f"<br>p = {r.probability:.3f} (score {r.score:.3f})"
+                    for r in part.itertuples(index=False)
+                ],
+                hoverinfo="text+y",
+                showlegend=False,
+            )
+        )
+    if threshold is not None:
+        fig.add_hline(
+            y=threshold,
+            line={"color": "#495057", "dash": "dash", "width": 1},
+            annotation_text=f"best-F1 threshold {threshold:.3f}",
+            annotation_position="top left",
+            annotation_font={"size": 11, "color": "#495057"},
+        )
+    fig.update_yaxes(title_text="cross-encoder probability", range=[-0.02, 1.02])
+    fig.update_xaxes(title_text="judged grade")
+    return _base_layout(fig, 360)
+
+
+def reliability_curve(reliability: pd.DataFrame) -> go.Figure:
+    """Share of relevant candidates against the mean predicted probability, per bin.
+
+    Args:
+        reliability: the ``reliability`` frame of :func:`rankshift.views.calibration_frames`.
+
+    Points on the diagonal are calibrated; marker size grows with the number of candidates
+    in the bin.
+    """
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="perfectly calibrated",
+            line={"color": "#adb5bd", "dash": "dash", "width": 1},
+            hoverinfo="skip",
+        )
+    )
+    if not reliability.empty:
+        n = reliability["n"].astype(float)
+        fig.add_trace(
+            go.Scatter(
+                x=reliability["mean_probability"],
+                y=reliability["fraction_relevant"],
+                mode="lines+markers",
+                name="cross-encoder",
+                line={"color": _CE_COLORS[0]},
+                marker={"size": (6 + 14 * (n / n.max()) ** 0.5).tolist(), "color": _CE_COLORS[0]},
+                hovertext=[
+                    f"p in [{r.low:.1f}, {r.high:.1f}): {r.n} candidates<br>"
+                    f"mean p {r.mean_probability:.3f}, relevant {r.fraction_relevant:.0%}"
+                    for r in reliability.itertuples(index=False)
+                ],
+                hoverinfo="text",
+            )
+        )
+    fig.update_xaxes(title_text="mean predicted probability", range=[0, 1])
+    fig.update_yaxes(title_text="share relevant (grade ≥ 1)", range=[0, 1.02])
+    return _base_layout(fig, 360, legend_below=True)
+
+
+def tradeoff_chart(
+    frame: pd.DataFrame, first_stage_ndcg10: float | None = None, title: str | None = None
+) -> go.Figure:
+    """nDCG@10 (left axis) and rerank time (right axis) as the number of reranked candidates K
+    varies: one chart, two y-axes.
+
+    Args:
+        frame: :func:`rankshift.views.tradeoff_frame`.
+        first_stage_ndcg10: the first stage alone, drawn as a dashed line.
+        title: e.g. which first stage and reranker.
+    """
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(
+            x=frame["k"],
+            y=frame["rerank_ms_median"],
+            name="rerank ms / query (median, cold)",
+            marker={"color": "#ffd8a8"},
+            hovertemplate="K = %{x}: %{y:,.0f} ms per query<extra></extra>",
+        ),
+        secondary_y=True,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["k"],
+            y=frame["ndcg10"],
+            mode="lines+markers",
+            name="nDCG@10 reranked",
+            line={"color": _STAGE_COLORS[0], "width": 3},
+            marker={"size": 9},
+            hovertemplate="K = %{x}: nDCG@10 %{y:.4f}<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    if first_stage_ndcg10 is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=frame["k"],
+                y=[first_stage_ndcg10] * len(frame),
+                mode="lines",
+                name="nDCG@10 first stage alone",
+                line={"color": "#495057", "dash": "dash", "width": 1},
+                hovertemplate="first stage: nDCG@10 %{y:.4f}<extra></extra>",
+            ),
+            secondary_y=False,
+        )
+    ks = frame["k"].tolist()
+    fig.update_xaxes(
+        title_text="K (candidates reranked)", type="category", categoryarray=ks, tickvals=ks
+    )
+    fig.update_yaxes(title_text="nDCG@10", secondary_y=False, rangemode="tozero")
+    fig.update_yaxes(
+        title_text="rerank ms / query", secondary_y=True, rangemode="tozero", showgrid=False
+    )
+    return _base_layout(fig, 380, title=title, legend_below=True)

@@ -28,6 +28,8 @@ from rankshift.types import Audit, Document, PipelineResult, Query, ShiftRow
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
+    from rankshift.evaluate import Calibration, Comparison, DocMove, EvalReport, Tradeoff
+
 STAGE_LABELS: dict[str, str] = {
     "bm25": "BM25",
     "dense": "Dense",
@@ -237,16 +239,20 @@ def ranking_frame(
     collection: Collection,
     grades: Mapping[str, int] | None = None,
     depth: int | None = None,
+    labels: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """One stage's ranking as a table.
 
     Columns, in display order: ``rank``, ``shift`` (the reranked list, when it was reranked:
     ▲3, ▼12, new, =, relative to the reranker's input stage), ``score``, ``grade`` (when ``grades`` is given),
-    ``title``, one column per other stage with the document's rank there (empty: not in that
-    list's top-K), ``snippet`` and ``doc_id``.
+    ``label`` (when ``labels`` is given), ``title``, one column per other stage with the
+    document's rank there (empty: not in that list's top-K), ``snippet`` and ``doc_id``.
 
     Args:
+        grades: the collection's qrels grades of this query.
         depth: rows to show; default the top-N the pipeline ran with.
+        labels: grades from the judgment store (kept apart from ``grades``, so a stored label
+            that disagrees with the qrels shows as such).
     """
     stage = result.stages[key]
     n = int(result.settings.get("n", 10))
@@ -267,6 +273,8 @@ def ranking_frame(
         rec["score"] = r.score
         if grades is not None:
             rec["grade"] = grades.get(r.doc_id)
+        if labels is not None:
+            rec["label"] = labels.get(r.doc_id)
         for k in others:
             rec[stage_label(k)] = other_ranks[k].get(r.doc_id)
         rec["doc_id"] = r.doc_id
@@ -276,13 +284,14 @@ def ranking_frame(
         *(["shift"] if shift is not None else []),
         "score",
         *(["grade"] if grades is not None else []),
+        *(["label"] if labels is not None else []),
         "title",
         *[stage_label(k) for k in others],
         "snippet",
         "doc_id",
     ]
     frame = pd.DataFrame.from_records(records, columns=columns)
-    int_cols = ["grade", *[stage_label(k) for k in others]]
+    int_cols = ["grade", "label", *[stage_label(k) for k in others]]
     for col in int_cols:
         if col in frame:
             frame[col] = frame[col].astype("Int64")
@@ -301,9 +310,10 @@ def ranking_frames(
     collection: Collection,
     grades: Mapping[str, int] | None = None,
     depth: int | None = None,
+    labels: Mapping[str, int] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """:func:`ranking_frame` for every stage, first stages first and the reranked list last."""
-    return {k: ranking_frame(result, k, collection, grades, depth) for k in result.stages}
+    return {k: ranking_frame(result, k, collection, grades, depth, labels) for k in result.stages}
 
 
 def marker_color(marker: object) -> str:
@@ -331,10 +341,11 @@ def style_frame(frame: pd.DataFrame) -> Styler:
     for col in ("shift", "status"):
         if col in frame.columns:
             styler = styler.map(marker_color, subset=[col])
-    if "grade" in frame.columns:
+    graded = [c for c in ("grade", "label") if c in frame.columns]
+    if graded:
         styler = styler.map(
             lambda g: "font-weight: 600; color: #2f9e44" if pd.notna(g) and g > 0 else "",
-            subset=["grade"],
+            subset=graded,
         )
     return styler
 
@@ -396,15 +407,16 @@ def dropped_frame(
     against: str,
     collection: Collection,
     grades: Mapping[str, int] | None = None,
+    labels: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Documents in ``against``'s top-N that are not in the reranked top-N.
 
     Columns: ``title``, ``first_rank``, ``first_score``, ``now`` (reranked rank, empty when the
     reranker never saw it), ``ce_score``, ``margin`` (how far the cross-encoder score fell
     below the N-th reranked score), ``truncated``, ``grade`` (only when ``grades`` is given),
-    ``why``, ``doc_id``.
+    ``label`` (stored label, only when ``labels`` is given), ``why``, ``doc_id``.
     """
-    return _cut_frame(result, against, collection, grades, "dropped")
+    return _cut_frame(result, against, collection, grades, "dropped", labels)
 
 
 def promoted_frame(
@@ -412,14 +424,15 @@ def promoted_frame(
     against: str,
     collection: Collection,
     grades: Mapping[str, int] | None = None,
+    labels: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Documents the reranker pulled into the top-N from below ``against``'s cut.
 
     Columns: ``title``, ``first_rank`` (empty: ``against`` did not retrieve it),
     ``first_score``, ``now``, ``ce_score``, ``margin`` (how far above the N-th reranked score),
-    ``truncated``, ``grade``, ``why``, ``doc_id``.
+    ``truncated``, ``grade``, ``label``, ``why``, ``doc_id`` (as :func:`dropped_frame`).
     """
-    return _cut_frame(result, against, collection, grades, "promoted")
+    return _cut_frame(result, against, collection, grades, "promoted", labels)
 
 
 def _cut_frame(
@@ -428,6 +441,7 @@ def _cut_frame(
     collection: Collection,
     grades: Mapping[str, int] | None,
     which: Literal["dropped", "promoted"],
+    labels: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     columns = [
         "title",
@@ -438,6 +452,7 @@ def _cut_frame(
         "margin",
         "truncated",
         "grade",
+        "label",
         "why",
         "doc_id",
     ]
@@ -447,6 +462,8 @@ def _cut_frame(
     pairs = _pairs_by_doc(result)
     if grades is None:
         columns.remove("grade")
+    if labels is None:
+        columns.remove("label")
     cutoff = audit_.cutoff_score
     n = audit_.n
     rerank_input = stage_label(str(result.settings.get("rerank_input", "")))
@@ -481,11 +498,12 @@ def _cut_frame(
                 "margin": margin,
                 "truncated": bool(pair.truncated) if pair is not None else None,
                 "grade": grades.get(r.doc_id) if grades is not None else None,
+                "label": labels.get(r.doc_id) if labels is not None else None,
                 "why": why,
             }
         )
     frame = pd.DataFrame.from_records(records, columns=columns)
-    for col in ("first_rank", "now", "grade"):
+    for col in ("first_rank", "now", "grade", "label"):
         if col in frame:
             frame[col] = frame[col].astype("Int64")
     frame["truncated"] = frame["truncated"].astype("boolean")
@@ -743,6 +761,9 @@ class DocumentView:
     n_tokens: int | None = None
     truncated: bool | None = None
     grade: int | None = None
+    """The qrels grade."""
+    label: int | None = None
+    """The stored label (judgment store), kept apart from the qrels grade."""
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -801,6 +822,7 @@ def document_view(
     result: PipelineResult | None = None,
     reranker: Any = None,
     grades: Mapping[str, int] | None = None,
+    labels: Mapping[str, int] | None = None,
 ) -> DocumentView:
     """Everything the document panel shows about one document for one query.
 
@@ -812,6 +834,7 @@ def document_view(
             of the text beyond the model's token window is marked as not seen. The reranker
             reads ``title + "\\n" + text``, so the window is measured on that and mapped back.
         grades: judged grades of this query.
+        labels: stored labels of this query (judgment store).
     """
     window_end: int | None = None
     max_length: int | None = None
@@ -839,6 +862,7 @@ def document_view(
         n_tokens=pair.n_tokens if pair else None,
         truncated=pair.truncated if pair else None,
         grade=(grades or {}).get(doc.doc_id),
+        label=(labels or {}).get(doc.doc_id),
         metadata=dict(doc.metadata),
     )
 
@@ -855,6 +879,8 @@ def document_facts(view: DocumentView) -> str:
         facts.append(f"{view.n_tokens} tokens with the query")
     if view.grade is not None:
         facts.append(f"grade {view.grade}")
+    if view.label is not None:
+        facts.append(f"label {view.label}")
     return " · ".join(facts)
 
 
@@ -912,3 +938,231 @@ def settings_caption(settings: Mapping[str, Any]) -> str:
     else:
         parts.append("reranking off")
     return " · ".join(parts)
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation (the Evaluate page): frames from an EvalReport
+
+
+VERDICT_COLORS: dict[str, str] = {"helped": "#2f9e44", "hurt": "#e03131", "no change": "#adb5bd"}
+"""One colour per query verdict (:data:`rankshift.evaluate.Verdict`), shared by chart and table."""
+
+
+def pipeline_label(spec: str) -> str:
+    """A pipeline spec for people: ``bm25>ce`` -> ``BM25 + cross-encoder``,
+    ``hybrid(minmax,w=0.3)`` -> ``Hybrid (minmax,w=0.3)``."""
+    reranked = spec.endswith(">ce")
+    stage = spec[:-3] if reranked else spec
+    key, _, args = stage.partition("(")
+    label = stage_label(key) + (f" ({args}" if args else "")
+    return label + (" + cross-encoder" if reranked else "")
+
+
+def eval_cost(n_queries: int, n_reranked: int, k: int, max_length: int = DEFAULT_MAX_LENGTH) -> str:
+    """A sentence on what a batch costs: cross-encoder pairs and the worst-case wait.
+
+    Args:
+        n_queries: queries in the set.
+        n_reranked: ``>ce`` pipelines (each reranks its own top-K; shared candidates are
+            scored once through the pair-score cache, so this is an upper bound).
+        k: candidates per query.
+        max_length: the cross-encoder's window, which scales the cost.
+    """
+    if not n_reranked:
+        return f"{n_queries:,} queries through the first stages only: no cross-encoder cost."
+    pairs = n_queries * n_reranked * k
+    seconds = pairs / PAIRS_PER_SECOND_AT_256 * (max_length / 256)
+    wait = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+    return (
+        f"{n_queries:,} queries × {n_reranked} reranked pipeline(s) × K = {k}: up to "
+        f"{pairs:,} cross-encoder pairs, about {wait} on a 2-core CPU at {max_length} tokens "
+        "(pairs already in the pair-score cache are free)."
+    )
+
+
+def eval_metrics_frame(report: EvalReport) -> pd.DataFrame:
+    """One row per evaluated pipeline: the mean of each measure, and the time per query.
+
+    Columns: ``pipeline`` (label), ``spec``, one per measure of the report (nDCG@10 first),
+    ``ms/query`` (first stage, plus reranking for a reranked run), ``rerank ms/query``
+    (empty for a first stage) and ``run`` (the run name with its parameters).
+    """
+    rows = [
+        {
+            "pipeline": pipeline_label(r.spec),
+            "spec": r.spec,
+            **{m: r.mean.get(m, math.nan) for m in report.measures},
+            "ms/query": r.ms_per_query,
+            "rerank ms/query": r.rerank_ms_per_query,
+            "run": r.name,
+        }
+        for r in report.runs.values()
+    ]
+    columns = ["pipeline", "spec", *report.measures, "ms/query", "rerank ms/query", "run"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def paired_test_frame(comparison: Comparison) -> pd.DataFrame:
+    """First stage vs reranked, one row per measure.
+
+    Columns: ``measure``, ``first``, ``reranked``, ``delta`` (reranked − first), ``ci_low`` and
+    ``ci_high`` (95% t interval of the mean difference), ``p`` (two-sided paired randomisation
+    test) and ``p_t`` (paired t-test). Undefined values (fewer than two queries) are NaN.
+    """
+
+    def num(x: float | None) -> float:
+        return math.nan if x is None else float(x)
+
+    rows = [
+        {
+            "measure": m,
+            "first": t.first,
+            "reranked": t.reranked,
+            "delta": t.delta,
+            "ci_low": num(t.ci_low),
+            "ci_high": num(t.ci_high),
+            "p": num(t.randomisation_p_value),
+            "p_t": num(t.t_p_value),
+        }
+        for m, t in comparison.tests.items()
+    ]
+    columns = ["measure", "first", "reranked", "delta", "ci_low", "ci_high", "p", "p_t"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def helped_hurt_frame(comparison: Comparison, collection: Collection) -> pd.DataFrame:
+    """ΔnDCG@10 per query, best gain first (ties on ``query_id``), for the helped/hurt chart.
+
+    Columns: ``query_id``, ``query`` (its text), ``verdict``, ``first``, ``reranked``, ``delta``.
+    """
+    rows = [
+        {
+            "query_id": v.query_id,
+            "query": _query_text(collection, v.query_id),
+            "verdict": v.verdict,
+            "first": v.first,
+            "reranked": v.reranked,
+            "delta": v.delta,
+        }
+        for v in comparison.verdicts
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["query_id", "query", "verdict", "first", "reranked", "delta"]
+    )
+    frame = frame.assign(_neg=-frame["delta"]).sort_values(["_neg", "query_id"], kind="stable")
+    return frame.drop(columns="_neg").reset_index(drop=True)
+
+
+def _query_text(collection: Collection, query_id: str) -> str:
+    q = collection.queries.get(query_id)
+    return q.text if q else ""
+
+
+def _moves(moves: Iterable[DocMove], ranks: bool = True) -> str:
+    def rank(r: int | None) -> str:
+        return "–" if r is None else f"#{r}"
+
+    return ", ".join(
+        f"{m.doc_id} (grade {m.grade}"
+        + (f", {rank(m.first_rank)} → {rank(m.reranked_rank)})" if ranks else ")")
+        for m in moves
+    )
+
+
+def verdict_frame(comparison: Comparison, collection: Collection) -> pd.DataFrame:
+    """What the reranker did to each query, worst first: the per-query verdict table.
+
+    Columns: ``query_id``, ``query``, ``verdict``, ``first`` and ``reranked`` (nDCG@10),
+    ``delta``, ``demoted`` (relevant documents the reranker pushed out of the top-N, as
+    ``doc (grade g, #first → #reranked)``), ``promoted`` (pulled into the top-N), ``recall_gap``
+    (relevant documents the first stage never retrieved in its top-K: the first stage's loss,
+    not the reranker's), their counts ``n_demoted``, ``n_promoted``, ``n_recall_gap``, and
+    ``kendall_tau`` (empty where the query fell back to the first stage's order).
+    """
+    rows = [
+        {
+            "query_id": v.query_id,
+            "query": _query_text(collection, v.query_id),
+            "verdict": v.verdict,
+            "first": v.first,
+            "reranked": v.reranked,
+            "delta": v.delta,
+            "n_demoted": len(v.demoted),
+            "demoted": _moves(v.demoted),
+            "n_promoted": len(v.promoted),
+            "promoted": _moves(v.promoted),
+            "n_recall_gap": len(v.recall_gap),
+            "recall_gap": _moves(v.recall_gap, ranks=False),
+            "kendall_tau": math.nan if v.kendall_tau is None else v.kendall_tau,
+        }
+        for v in comparison.verdicts
+    ]
+    columns = [
+        "query_id", "query", "verdict", "first", "reranked", "delta", "n_demoted", "demoted",
+        "n_promoted", "promoted", "n_recall_gap", "recall_gap", "kendall_tau",
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values(["delta", "query_id"], kind="stable").reset_index(drop=True)
+
+
+def verdict_counts(comparison: Comparison) -> dict[str, int]:
+    """Counts for the headline: verdicts, and relevant documents demoted, promoted and never
+    retrieved (``demoted_docs``, ``demoted_queries``, ``promoted_docs``, ``promoted_queries``,
+    ``gap_docs``, ``gap_queries``)."""
+    v = comparison.verdicts
+    return {
+        **comparison.counts,
+        "demoted_docs": sum(len(x.demoted) for x in v),
+        "demoted_queries": sum(bool(x.demoted) for x in v),
+        "promoted_docs": sum(len(x.promoted) for x in v),
+        "promoted_queries": sum(bool(x.promoted) for x in v),
+        "gap_docs": sum(len(x.recall_gap) for x in v),
+        "gap_queries": sum(bool(x.recall_gap) for x in v),
+    }
+
+
+def calibration_frames(calibration: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The calibration data as two frames.
+
+    Returns:
+        ``pairs``: one row per judged candidate (``query_id, doc_id, grade, relevant, score,
+        probability``); ``reliability``: one row per non-empty probability bin (``low, high,
+        n, mean_probability, fraction_relevant``).
+    """
+    reliability = pd.DataFrame(
+        calibration.reliability,
+        columns=["low", "high", "n", "mean_probability", "fraction_relevant"],
+    )
+    return calibration.frame(), reliability
+
+
+def threshold_caption(calibration: Calibration) -> str:
+    """The best-F1 threshold in one sentence, or why there is none."""
+    b = calibration.best_threshold
+    if b is None:
+        return (
+            "No threshold: the judged candidates are all relevant or all not relevant, so "
+            "precision and recall cannot be traded off."
+        )
+    return (
+        f"Best F1 threshold: probability ≥ {b['probability']:.3f} (logit {b['logit']:+.2f}) "
+        f"calls a candidate relevant with precision {b['precision']:.2f}, recall "
+        f"{b['recall']:.2f} and F1 {b['f1']:.2f} over {b['n']:.0f} judged candidates."
+    )
+
+
+def tradeoff_frame(tradeoff: Tradeoff) -> pd.DataFrame:
+    """One row per K: ``k``, ``ndcg10``, ``rerank_ms_median``, ``rerank_ms_mean``,
+    ``mean_candidates`` (fewer than K when the first stage returned fewer)."""
+    rows = [
+        {
+            "k": p.k,
+            "ndcg10": p.ndcg10,
+            "rerank_ms_median": math.nan if p.rerank_ms_median is None else p.rerank_ms_median,
+            "rerank_ms_mean": math.nan if p.rerank_ms_mean is None else p.rerank_ms_mean,
+            "mean_candidates": p.mean_candidates,
+        }
+        for p in tradeoff.points
+    ]
+    columns = ["k", "ndcg10", "rerank_ms_median", "rerank_ms_mean", "mean_candidates"]
+    return pd.DataFrame(rows, columns=columns)

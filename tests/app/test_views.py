@@ -11,6 +11,7 @@ import math
 import re
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from inspector_fixture import plain
 
@@ -176,6 +177,23 @@ def test_ranking_frames_depth_and_untitled_documents(collection) -> None:
     assert frames["bm25"].set_index("doc_id").loc["e", "title"] == "Exercise builds bone."
     # The <script> in b's text is kept as plain text in the cell, not removed or rendered.
     assert "<script>" in frames["bm25"].set_index("doc_id").loc["b", "snippet"]
+
+
+def test_stored_labels_get_their_own_column_next_to_the_qrels_grade(collection) -> None:
+    result = _result()
+    frame = views.ranking_frame(result, "reranked", collection, {"a": 2}, labels={"a": 3, "c": 1})
+    assert frame.columns.tolist()[3:5] == ["grade", "label"]
+    assert frame[["doc_id", "grade", "label"]].astype(object).values.tolist() == [
+        ["c", pd.NA, 1],
+        ["a", 2, 3],
+    ]
+    assert "label" not in views.ranking_frame(result, "reranked", collection, {"a": 2})
+    dropped = views.dropped_frame(result, "bm25", collection, {"b": 1}, labels={"b": 0})
+    assert dropped.iloc[0][["grade", "label"]].tolist() == [1, 0]
+    view = views.document_view(
+        collection.documents["a"], "vitamin", grades={"a": 2}, labels={"a": 3}
+    )
+    assert views.document_facts(view).endswith("grade 2 · label 3")
 
 
 def test_marker_colors() -> None:

@@ -44,11 +44,18 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 
 
 @pytest.fixture(scope="session")
+def e2e_judgments_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The judgments database the e2e server writes to (``RANKSHIFT_JUDGMENTS``)."""
+    return tmp_path_factory.mktemp("e2e-judgments") / "judgments.sqlite"
+
+
+@pytest.fixture(scope="session")
 def app_server(
-    tmp_path_factory: pytest.TempPathFactory, tiny_cross_encoder_dir: Path
+    tmp_path_factory: pytest.TempPathFactory, tiny_cross_encoder_dir: Path, e2e_judgments_db: Path
 ) -> Iterator[str]:
     """The app on http://127.0.0.1:<free port>, over the fixture collection, with a reranker
-    that loads (an untrained cross-encoder folder, so the dropped panel has content)."""
+    that loads (an untrained cross-encoder folder, so the dropped panel has content), and a
+    judgments database of its own (``e2e_judgments_db``), never the user's."""
     if not CHROMIUM.exists():
         pytest.skip("needs Chromium at /usr/bin/chromium")
     pytest.importorskip("playwright.sync_api")
@@ -60,6 +67,7 @@ def app_server(
         "RANKSHIFT_COLLECTION": str(collection),
         "RANKSHIFT_RERANKER": str(tiny_cross_encoder_dir),
         "RANKSHIFT_CACHE": str(tmp / "cache"),
+        "RANKSHIFT_JUDGMENTS": str(e2e_judgments_db),
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }

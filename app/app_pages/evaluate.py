@@ -1,0 +1,578 @@
+"""Evaluate: did the reranker make search better, for which queries, and what did it break.
+
+Session keys (all ``evaluate_``): the widgets below; ``evaluate_pending`` (a run asked for
+and not finished: a rerun continues it from the runner's checkpoints), ``evaluate_result``
+(the last finished run: its request, report and resume counts), ``evaluate_tradeoff`` and
+``evaluate_tradeoff_pending`` (the on-demand K sweep), ``evaluate_goto_inspect`` (set by the
+"open in inspector" callbacks; the next rerun switches page). Opening a query in the
+inspector sets the inspector's ``inspect_query_id`` hook and the sidebar's K and reranker
+input, so the inspector shows the comparison that was evaluated.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, get_args
+
+import resources
+import sidebar
+import streamlit as st
+
+from rankshift import evaluate, plots, views
+from rankshift.config import cache_dir, judgments_path
+from rankshift.judgments import Aggregate
+from rankshift.metrics import MEASURE_HELP
+from rankshift.views import escape_markdown, pipeline_label
+
+INSPECT_PAGE = "app_pages/inspect.py"
+# The query-set option for the judgments store (the others are "split:<name>"). No bare
+# strings at the top level of a page: Streamlit's magic would render them.
+JUDGMENTS = "judgments"
+AGGREGATES: list[str] = list(get_args(Aggregate))
+PIPELINES = evaluate.ALL_PIPELINES.split(",")
+TRADEOFF_KS = [5, 10, 20, 30, 50, 100, 200]
+
+# A chart click or the "Open in inspector" button (callbacks, which run before this script)
+# asked for the inspector: switching pages is only allowed here, in the script body.
+if st.session_state.pop("evaluate_goto_inspect", False):
+    st.switch_page(INSPECT_PAGE)
+
+ctx = sidebar.context()
+st.title("Evaluate the reranker", anchor=False)
+st.caption(
+    "Run a judged query set through each first stage, alone and reranked: is the reranker "
+    "better on average, for which queries, what did it push out of the top-N, and is it "
+    "worth its latency?"
+)
+if ctx.collection is None:
+    st.info(
+        ctx.collection_error or "Pick a collection in the sidebar.", icon=":material/folder_open:"
+    )
+    st.stop()
+collection = ctx.collection
+
+stored = st.session_state.get("evaluate_result")
+if stored is not None and stored["request"]["collection"] != collection.fingerprint:
+    stored = None  # another collection's results
+last: dict[str, Any] = stored["request"] if stored else {}
+
+
+def _open_in_inspector(query_id: str | None, first_stage: str, k: int) -> None:
+    # Callback: show `query_id` in the inspector with the evaluated first stage and K.
+    if not query_id:
+        return
+    stage = evaluate.parse_pipeline(first_stage).first_stage
+    st.session_state["inspect_query_id"] = query_id
+    st.session_state["sidebar_rerank_input"] = stage
+    st.session_state["sidebar_k"] = k
+    st.session_state["evaluate_goto_inspect"] = True
+
+
+def _on_chart_select(first_stage: str, k: int) -> None:
+    points = st.session_state["evaluate_chart"]["selection"]["points"]
+    if points:
+        _open_in_inspector(str(points[0].get("x") or ""), first_stage, k)
+
+
+# ---------------------------------------------------------------------------- query set
+
+st.subheader("Query set and pipelines", anchor=False)
+c1, c2, c3 = st.columns([2, 3, 2], gap="medium")
+source_options = [f"split:{s}" for s in collection.qrels] + [JUDGMENTS]
+with c1:
+    source = st.selectbox(
+        "Judgments",
+        options=source_options,
+        index=source_options.index(last["source"]) if last.get("source") in source_options else 0,
+        format_func=lambda s: (
+            "stored judgments (Judge page)" if s == JUDGMENTS else f"qrels: {s[6:]}"
+        ),
+        key="evaluate_source",
+        help="A qrels split of the collection, or the grades people gave on the Judge page.",
+    )
+    aggregate = "mean"
+    if source == JUDGMENTS:
+        aggregate = st.selectbox(
+            "Several annotators' grades become",
+            options=AGGREGATES,
+            index=AGGREGATES.index(last.get("aggregate", "mean")),
+            key="evaluate_aggregate",
+            help="mean (rounded half up), majority (ties toward the lower grade), min or max.",
+        )
+with c2:
+    default_specs = last.get("specs") or [
+        *ctx.settings.first_stages,
+        *([f"{ctx.settings.rerank_input}>ce"] if ctx.settings.reranker else []),
+    ]
+    specs = st.multiselect(
+        "Pipelines",
+        options=PIPELINES,
+        default=[p for p in PIPELINES if p in default_specs],
+        format_func=pipeline_label,
+        key="evaluate_pipelines",
+        help="Each first stage alone and followed by the cross-encoder (sidebar). A reranked "
+        "pipeline brings its first stage along: the report compares the two. Hybrid uses the "
+        "sidebar's fusion settings.",
+    )
+with c3:
+    k = st.slider(
+        "K candidates per query",
+        min_value=5,
+        max_value=200,
+        value=int(last.get("k", ctx.settings.k)),
+        step=5,
+        key="evaluate_k",
+        help="Each first stage retrieves its top K; a reranked pipeline reorders exactly those. "
+        "Recall@100 can only count what the top K holds.",
+    )
+n = min(ctx.settings.n, k)
+
+if source == JUDGMENTS:
+    qrels = evaluate.stored_qrels(judgments_path(), collection.fingerprint, aggregate)
+    source_label = f"stored judgments ({aggregate})"
+else:
+    qrels = collection.qrels[source[6:]]
+    source_label = f"split {source[6:]}"
+if not qrels:
+    st.info(
+        "No judgments to evaluate with: "
+        + (
+            "nobody has judged this collection's queries yet (Judge page)."
+            if source == JUDGMENTS
+            else "this collection has no qrels (a BEIR folder's qrels/*.tsv)."
+        ),
+        icon=":material/rule:",
+    )
+    st.stop()
+
+q1, q2 = st.columns([5, 2], gap="medium")
+judged_ids = evaluate.select_queries(collection, qrels)[0]
+subset = q1.multiselect(
+    f"Only these queries (empty: all {len(judged_ids):,} judged queries)",
+    options=list(judged_ids),
+    default=[q for q in last.get("query_subset", []) if q in judged_ids],
+    format_func=lambda q: views.query_label(collection, q),
+    key="evaluate_query_ids",
+)
+limit = q2.number_input(
+    "At most (0: all)",
+    min_value=0,
+    value=int(last.get("limit", 0)),
+    step=10,
+    key="evaluate_limit",
+    help="The first N queries of the set, in qrels order.",
+)
+queries, no_text = evaluate.select_queries(collection, qrels, subset, int(limit))
+if no_text:
+    st.caption(
+        f":material/info: {len(no_text)} judged queries have no text in the collection and are "
+        f"left out, e.g. {escape_markdown(no_text[0])}."
+    )
+if not specs:
+    st.info("Pick at least one pipeline.", icon=":material/checklist:")
+    st.stop()
+if not queries:
+    st.info("No judged query with a text is selected.", icon=":material/search_off:")
+    st.stop()
+
+base = ctx.settings.with_(k=k, n=n)
+pipeline, settings, problems = resources.prepare_pipeline(
+    collection, evaluate.batch_settings(base, specs)
+)
+for problem in problems:
+    st.warning(escape_markdown(problem), icon=":material/warning:")
+reranked_specs = [s for s in specs if s.endswith(">ce")]
+if reranked_specs and pipeline.reranker is None:
+    st.warning(
+        "**Reranked pipelines need a loadable reranker**, so only the first stages will be "
+        f"evaluated. {escape_markdown(pipeline.reranker_error or '')} Put a model id or a local "
+        "model folder in the sidebar's *Cross-encoder* box (and turn reranking on).",
+        icon=":material/report:",
+    )
+request: dict[str, Any] = {
+    "collection": collection.fingerprint,
+    "source": source,
+    "aggregate": aggregate,
+    "specs": list(specs),
+    "k": k,
+    "n": n,
+    "query_subset": list(subset),
+    "limit": int(limit),
+    "query_ids": list(queries),
+    "settings": settings,
+}
+st.caption(
+    escape_markdown(
+        views.eval_cost(
+            len(queries),
+            len(reranked_specs) if pipeline.reranker is not None else 0,
+            k,
+            settings.max_length,
+        )
+    )
+    + f" · N = {n} (sidebar) for demoted/promoted · finished queries are checkpointed, so "
+    "a stopped run continues where it stopped."
+)
+
+
+def _request_run(req: dict[str, Any]) -> None:
+    st.session_state["evaluate_pending"] = req
+    st.session_state.pop("evaluate_tradeoff", None)
+
+
+def _stop() -> None:
+    st.session_state.pop("evaluate_pending", None)
+
+
+pending = st.session_state.get("evaluate_pending")
+b1, b2, _ = st.columns([2, 1, 5])
+b1.button(
+    "Run evaluation",
+    type="primary",
+    icon=":material/play_arrow:",
+    key="evaluate_run",
+    on_click=_request_run,
+    args=(request,),
+    disabled=pending is not None,
+)
+if pending is not None and pending != request:
+    # A widget changed while a run was going: that run stopped. Its finished queries are in the
+    # checkpoints, so running again (with whatever settings) reuses what still applies.
+    st.session_state.pop("evaluate_pending", None)
+    pending = None
+    st.info(
+        "The settings changed, so the running evaluation stopped. Finished queries are kept: "
+        "press **Run evaluation** to continue.",
+        icon=":material/pause:",
+    )
+if pending is not None:
+    b2.button("Stop", icon=":material/stop:", key="evaluate_stop", on_click=_stop)
+    bar = st.progress(0.0, text="Starting…")
+
+    def _progress(label: str, done: int, total: int) -> None:
+        bar.progress(
+            min(1.0, done / total) if total else 1.0, text=f"{label}: {done:,} of {total:,}"
+        )
+
+    try:
+        report, result = evaluate.evaluate_batch(
+            pipeline,
+            specs,
+            queries,
+            qrels,
+            out_dir=cache_dir() / "eval" / collection.fingerprint / f"k={k}",
+            progress=_progress,
+            qrels_source=source_label,
+        )
+    except ValueError as e:
+        st.session_state.pop("evaluate_pending", None)
+        st.error(escape_markdown(str(e)), icon=":material/error:")
+        st.stop()
+    finally:
+        bar.empty()
+    st.session_state.pop("evaluate_pending", None)
+    stored = {
+        "request": request,
+        "report": report,
+        "qrels": qrels,
+        "resumed": result.resumed_queries,
+        "computed": result.computed_queries,
+    }
+    st.session_state["evaluate_result"] = stored
+    st.rerun()  # redraw the buttons (Run enabled, no Stop) with the results below
+
+# ---------------------------------------------------------------------------- results
+
+if stored is None:
+    st.info(
+        "Pick the judgments and pipelines, then press **Run evaluation**.",
+        icon=":material/play_circle:",
+    )
+    st.stop()
+
+report = stored["report"]
+run_k = stored["request"]["k"]
+st.divider()
+st.subheader("Results", anchor=False)
+if stored["request"] != request:
+    st.caption(
+        ":material/history: These are the last run's results; the settings above have changed "
+        "since. Press **Run evaluation** to update them."
+    )
+st.caption(
+    f"{len(report.query_ids):,} queries ({escape_markdown(report.qrels_source)}), "
+    f"{len(report.no_relevant)} of them without a relevant document (they score 0) · relevant "
+    f"= grade ≥ {report.relevance_threshold} · K = {report.settings.get('k')}, "
+    f"N = {report.settings.get('n')} · {stored['computed']:,} queries run now, "
+    f"{stored['resumed']:,} resumed from checkpoints"
+)
+for spec, reason in report.skipped.items():
+    # The reason for a reranked pipeline is the reranker's load error (also shown above, with
+    # what to do about it, while the selection still asks for it).
+    st.caption(
+        f":material/block: **{escape_markdown(pipeline_label(spec))} was not evaluated**"
+        + (": reranked pipelines need a loadable reranker. " if spec.endswith(">ce") else ": ")
+        + escape_markdown(reason)
+    )
+
+METRIC_FORMAT = {
+    m: st.column_config.NumberColumn(m, format="%.4f", help=MEASURE_HELP.get(m))
+    for m in report.measures
+}
+st.markdown("**Mean over the query set, per pipeline**")
+st.dataframe(
+    views.eval_metrics_frame(report),
+    hide_index=True,
+    key="evaluate_metrics",
+    column_config={
+        "pipeline": st.column_config.TextColumn("pipeline", width="medium"),
+        "spec": None,
+        **METRIC_FORMAT,
+        "ms/query": st.column_config.NumberColumn("ms/query", format="%.1f"),
+        "rerank ms/query": st.column_config.NumberColumn("rerank ms/query", format="%.1f"),
+        "run": st.column_config.TextColumn("run (its settings)", width="large"),
+    },
+    placeholder="–",
+)
+
+if not report.comparisons:
+    st.info(
+        "No reranked pipeline was evaluated, so there is nothing to compare. Add one (e.g. "
+        "BM25 + cross-encoder) to see whether the reranker helps, for which queries, and what "
+        "it breaks.",
+        icon=":material/compare_arrows:",
+    )
+    st.stop()
+
+labels = [f"{pipeline_label(c.first)} → {pipeline_label(c.reranked)}" for c in report.comparisons]
+which = 0
+if len(report.comparisons) > 1:
+    which = st.segmented_control(
+        "Comparison",
+        options=list(range(len(labels))),
+        format_func=labels.__getitem__,
+        default=0,
+        key="evaluate_comparison",
+    )
+    which = 0 if which is None else which
+comp = report.comparisons[which]
+first_label, reranked_label = pipeline_label(comp.first), pipeline_label(comp.reranked)
+
+st.subheader(f"Does the reranker help {first_label}?", anchor=False)
+(st.success if comp.earning else st.warning)(
+    escape_markdown(comp.summary),
+    icon=":material/thumb_up:" if comp.earning else ":material/thumb_down:",
+)
+st.dataframe(
+    views.paired_test_frame(comp),
+    hide_index=True,
+    key="evaluate_tests",
+    column_config={
+        "measure": st.column_config.TextColumn("measure"),
+        "first": st.column_config.NumberColumn(first_label, format="%.4f"),
+        "reranked": st.column_config.NumberColumn(reranked_label, format="%.4f"),
+        "delta": st.column_config.NumberColumn("Δ", format="%+.4f"),
+        "ci_low": st.column_config.NumberColumn("95% CI low", format="%+.4f"),
+        "ci_high": st.column_config.NumberColumn("95% CI high", format="%+.4f"),
+        "p": st.column_config.NumberColumn(
+            "p (randomisation)", format="%.4f", help="Two-sided paired randomisation test"
+        ),
+        "p_t": st.column_config.NumberColumn(
+            "p (t-test)", format="%.4f", help="Two-sided paired t-test"
+        ),
+    },
+    placeholder="–",
+)
+st.caption(
+    "Δ = reranked − first stage, averaged over queries; the 95% interval is the paired "
+    "t interval of that mean. Empty cells: fewer than two queries."
+)
+
+counts = views.verdict_counts(comp)
+m = st.columns(5)
+m[0].metric("Helped", counts["helped"], help="Queries whose nDCG@10 went up")
+m[1].metric("Hurt", counts["hurt"], help="Queries whose nDCG@10 went down")
+m[2].metric("No change", counts["no change"])
+m[3].metric(
+    f"Relevant demoted out of top-{report.settings.get('n')}",
+    counts["demoted_docs"],
+    help=f"in {counts['demoted_queries']} queries; promoted into it: "
+    f"{counts['promoted_docs']} in {counts['promoted_queries']} queries",
+)
+m[4].metric(
+    "First stage's recall gap",
+    counts["gap_docs"],
+    help=f"Relevant documents in {counts['gap_queries']} queries that the first stage never "
+    f"retrieved in its top {report.settings.get('k')}: the reranker never saw them, so they are "
+    "the first stage's loss, not the reranker's.",
+)
+
+# ---------------------------------------------------------------------------- per query
+
+st.markdown(f"**Per query: ΔnDCG@10, {reranked_label} − {first_label}**")
+helped_hurt = views.helped_hurt_frame(comp, collection)
+st.plotly_chart(
+    plots.helped_hurt_chart(helped_hurt, first_label, reranked_label),
+    key="evaluate_chart",
+    on_select=partial(_on_chart_select, comp.first, run_k),
+    selection_mode="points",
+    config={"displayModeBar": False},
+)
+o1, o2 = st.columns([4, 1], vertical_alignment="bottom")
+picked = o1.selectbox(
+    "Click a bar to open the query in the inspector, or pick one here",
+    options=helped_hurt["query_id"].tolist(),
+    format_func=lambda q: views.query_label(collection, q),
+    key="evaluate_open_query",
+)
+o2.button(
+    "Open in inspector",
+    icon=":material/open_in_new:",
+    key="evaluate_open",
+    on_click=_open_in_inspector,
+    args=(picked, comp.first, run_k),
+)
+
+st.markdown("**What the reranker did to each query** (worst first)")
+st.dataframe(
+    views.verdict_frame(comp, collection),
+    hide_index=True,
+    key="evaluate_verdicts",
+    column_config={
+        "query_id": st.column_config.TextColumn("query", width="small"),
+        "query": st.column_config.TextColumn("text", width="medium"),
+        "verdict": st.column_config.TextColumn("verdict", width="small"),
+        "first": st.column_config.NumberColumn(f"{first_label}", format="%.3f"),
+        "reranked": st.column_config.NumberColumn("reranked", format="%.3f"),
+        "delta": st.column_config.NumberColumn("Δ", format="%+.3f"),
+        "n_demoted": st.column_config.NumberColumn("# demoted", width="small"),
+        "demoted": st.column_config.TextColumn(
+            "relevant demoted out of the top-N",
+            width="large",
+            help="doc (grade, first-stage rank → reranked rank)",
+        ),
+        "n_promoted": st.column_config.NumberColumn("# promoted", width="small"),
+        "promoted": st.column_config.TextColumn("relevant promoted into the top-N", width="large"),
+        "n_recall_gap": st.column_config.NumberColumn("# gap", width="small"),
+        "recall_gap": st.column_config.TextColumn(
+            "first stage's recall gap",
+            width="large",
+            help="Relevant documents not in the first stage's top K (not the reranker's fault)",
+        ),
+        "kendall_tau": st.column_config.NumberColumn(
+            "Kendall's τ", format="%.2f", help="First-stage order vs reranked order"
+        ),
+    },
+    placeholder="–",
+)
+
+# ---------------------------------------------------------------------------- diagnostics
+
+st.subheader("Is it earning its latency?", anchor=False)
+for d in comp.diagnostics:
+    if d.triggered:
+        st.warning(escape_markdown(d.message), icon=":material/warning:")
+    else:
+        st.caption(f":material/check: {escape_markdown(d.message)}")
+
+st.subheader("Calibration: the cross-encoder's probability against the judged grade", anchor=False)
+cal = comp.calibration
+if cal is None or not cal.pairs:
+    st.info(
+        "No judged candidate was reranked, so there is nothing to calibrate against.",
+        icon=":material/info:",
+    )
+else:
+    pairs, reliability = views.calibration_frames(cal)
+    k1, k2 = st.columns(2, gap="medium")
+    with k1:
+        st.plotly_chart(
+            plots.calibration_box(
+                pairs, cal.best_threshold["probability"] if cal.best_threshold else None
+            ),
+            key="evaluate_calibration_box",
+            config={"displayModeBar": False},
+        )
+    with k2:
+        st.plotly_chart(
+            plots.reliability_curve(reliability),
+            key="evaluate_reliability",
+            config={"displayModeBar": False},
+        )
+    st.caption(escape_markdown(views.threshold_caption(cal)))
+
+# ---------------------------------------------------------------------------- trade-off
+
+st.subheader("Latency / quality trade-off", anchor=False)
+st.caption(
+    f"nDCG@10 and cold rerank time as K varies, reranking {escape_markdown(first_label)}'s "
+    "candidates. It reranks up to the largest K for every query, so it runs only when asked."
+)
+t1, t2, t3 = st.columns([3, 1, 2], vertical_alignment="bottom")
+ks = t1.multiselect(
+    "K values", options=TRADEOFF_KS, default=[10, 20, 50, 100], key="evaluate_tradeoff_ks"
+)
+latency_queries = t2.number_input(
+    "Timed queries", min_value=1, value=10, key="evaluate_latency_queries"
+)
+trade_request = {
+    "run": stored["request"],
+    "first": comp.first,
+    "ks": sorted(ks),
+    "latency_queries": int(latency_queries),
+}
+
+
+def _request_tradeoff(req: dict[str, Any]) -> None:
+    st.session_state["evaluate_tradeoff_pending"] = req
+
+
+t3.button(
+    "Compute the trade-off",
+    icon=":material/speed:",
+    key="evaluate_tradeoff_run",
+    on_click=_request_tradeoff,
+    args=(trade_request,),
+    disabled=pipeline.reranker is None or not ks,
+    help=None if pipeline.reranker is not None else "Needs a loadable reranker (sidebar).",
+)
+if st.session_state.get("evaluate_tradeoff_pending") == trade_request:
+    bar = st.progress(0.0, text="Reranking at the largest K…")
+
+    def _trade_progress(label: str, done: int, total: int) -> None:
+        bar.progress(
+            min(1.0, done / total) if total else 1.0, text=f"{label}: {done:,} of {total:,} queries"
+        )
+
+    try:
+        trade = evaluate.tradeoff(
+            evaluate.BatchRunner(pipeline, [comp.first]),
+            evaluate.select_queries(collection, stored["qrels"], report.query_ids)[0],
+            stored["qrels"],
+            comp.first,
+            ks,
+            int(latency_queries),
+            progress=_trade_progress,
+        )
+        st.session_state["evaluate_tradeoff"] = {"request": trade_request, "tradeoff": trade}
+    except ValueError as e:
+        st.error(escape_markdown(str(e)), icon=":material/error:")
+    finally:
+        bar.empty()
+        st.session_state.pop("evaluate_tradeoff_pending", None)
+trade_state = st.session_state.get("evaluate_tradeoff")
+if trade_state is not None and trade_state["request"]["run"] == stored["request"]:
+    trade = trade_state["tradeoff"]
+    st.plotly_chart(
+        plots.tradeoff_chart(
+            views.tradeoff_frame(trade),
+            trade.first_stage_ndcg10,
+            title=f"{trade.first_stage} > {trade.reranker}",
+        ),
+        key="evaluate_tradeoff_chart",
+        config={"displayModeBar": False},
+    )
+    st.caption(
+        f"nDCG@10 over {trade.n_queries} queries; rerank time measured cold (no pair-score "
+        f"cache) on the first {trade.latency_queries}."
+    )
