@@ -25,8 +25,9 @@ import streamlit as st
 
 from rankshift.config import cache_dir
 from rankshift.corpus import Collection, CollectionLoadError, load_collection
+from rankshift.jobs import JobRegistry
 from rankshift.models import ModelUnavailable, short_name
-from rankshift.pipeline import Pipeline, PipelineSettings, make_hybrid
+from rankshift.pipeline import Pipeline, PipelineSettings, SecondRerank, make_hybrid
 from rankshift.types import PipelineResult, Query
 from rankshift.views import PAIRS_PER_SECOND_AT_256
 
@@ -351,3 +352,97 @@ def run_query(pipeline: Pipeline, query: Query) -> tuple[PipelineResult, bool]:
         ), not computed
     except _DoNotCache as e:
         return e.result, False
+
+
+# --------------------------------------------------------------------------------------
+# A second reranker over the same candidates (the Inspect page's comparison)
+
+
+def load_reranker(model_id: str, max_length: int) -> tuple[Any, str | None]:
+    """A cross-encoder from the same cache as the sidebar's (each id and length loads once).
+
+    Returns:
+        The reranker, or None and a message naming the model and how to provide it.
+    """
+    try:
+        return _reranker(model_id, max_length), None
+    except Exception as e:  # a reranker that cannot load is a message, never a crash
+        return None, (
+            str(e)
+            if isinstance(e, ModelUnavailable | ImportError | ValueError)
+            else f"Cannot load reranker '{model_id}' ({type(e).__name__}: {str(e)[:200]})."
+        )
+
+
+class _SecondNotCached(Exception):
+    def __init__(self, second: SecondRerank) -> None:
+        super().__init__("second rerank failed")
+        self.second = second
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _second(
+    fingerprint: str,
+    settings: PipelineSettings,
+    query_id: str,
+    query_text: str,
+    reranker_state: str,
+    _pipeline: Pipeline,
+    _result: PipelineResult,
+    _reranker: Any,
+    _error: str | None,
+    _model_id: str,
+) -> SecondRerank:
+    label = short_name(_model_id)
+    bar = st.progress(0.0, text=f"Reranking with {label}…")
+
+    def update(what: str, done: int, total: int) -> None:
+        fraction = min(1.0, done / total) if total else 1.0
+        bar.progress(fraction, text=f"Reranking with {label}: {done} of {total} pairs scored")
+
+    try:
+        second = _pipeline.rerank_second(
+            _result, _reranker, error=_error, model_id=_model_id, progress=update
+        )
+    finally:
+        bar.empty()
+    if second.info.status in ("failed", "unavailable"):
+        raise _SecondNotCached(second)
+    return second
+
+
+def rerank_second(pipeline: Pipeline, result: PipelineResult, model_id: str) -> SecondRerank:
+    """The same candidates as ``result`` reranked by ``model_id`` (cached like :func:`run_query`).
+
+    A reranker that cannot load gives a :class:`SecondRerank` in first-stage order whose
+    ``info.message`` says why; it is not cached, so the next rerun tries again.
+    """
+    settings = pipeline.settings
+    reranker, error = load_reranker(model_id, settings.max_length)
+    state = f"{model_id}@{reranker.revision}" if reranker is not None else f"none:{error}"
+    try:
+        return _second(
+            pipeline.collection.fingerprint,
+            settings,
+            result.query.query_id,
+            result.query.text,
+            state,
+            _pipeline=pipeline,
+            _result=result,
+            _reranker=reranker,
+            _error=error,
+            _model_id=model_id,
+        )
+    except _SecondNotCached as e:
+        return e.second
+
+
+# --------------------------------------------------------------------------------------
+# Training jobs
+
+
+@st.cache_resource(show_spinner=False)
+def training_jobs() -> JobRegistry:
+    """The server's training jobs, one registry per process: a job outlives reruns, page
+    switches and browser sessions, and starting one folder's job twice starts one thread."""
+    return JobRegistry()

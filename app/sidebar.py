@@ -19,11 +19,21 @@ from rankshift.config import (
     DEFAULT_RERANKER,
     DEFAULT_RRF_K,
     DEMO_DIR,
+    preferred_reranker,
 )
 from rankshift.corpus import Collection, CollectionLoadError
 from rankshift.pipeline import FIRST_STAGES, PipelineSettings
 from rankshift.retrievers.hybrid import FUSIONS
-from rankshift.views import collection_summary, escape_markdown, rerank_cost, stage_label
+from rankshift.train import trained_models
+from rankshift.views import (
+    OTHER_RERANKER,
+    collection_summary,
+    escape_markdown,
+    rerank_cost,
+    reranker_option_label,
+    reranker_options,
+    stage_label,
+)
 
 APP_K = 30
 """The app's default K: 30 pairs rerank in about three seconds on a 2-core CPU at 256 tokens.
@@ -32,6 +42,9 @@ APP_N = 10
 MAX_LENGTHS = [128, 256, 384, 512]
 SOURCES = {"demo": "Demo", "path": "Path", "upload": "Upload"}
 CONTEXT_KEY = "sidebar_context"
+RERANKER_CHOICE_KEY = "sidebar_reranker_choice"
+RERANKER_OTHER_KEY = "sidebar_reranker"
+"""The free text box for any id or folder (shown for "other id or folder…")."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,58 @@ def _load_collection(source: str) -> tuple[Collection | None, str | None]:
 def _clamp_n(k: int) -> None:
     if st.session_state.get("sidebar_n", APP_N) > k:
         st.session_state["sidebar_n"] = k
+
+
+def reranker_picker(
+    label: str,
+    key: str,
+    other_key: str,
+    default: str | None,
+    *,
+    exclude: tuple[str, ...] = (),
+    disabled: bool = False,
+    help: str | None = None,
+) -> str:
+    """A reranker box: the default, the trained models under ``<cache>/models``, or any id.
+
+    Choosing "other id or folder…" reveals a text box (``other_key``). A choice set from a
+    callback elsewhere (the Train page's "Use this reranker") that the list does not hold goes
+    to that text box. Session state is seeded before the widgets are drawn, so no widget is
+    given both a default and a session value.
+
+    Returns:
+        The chosen model id or folder ("" when the text box is empty).
+    """
+    trained = [str(p) for p in trained_models()]
+    options = reranker_options(default, trained, exclude)
+    state = st.session_state
+    wanted = state.get(key)
+    if wanted not in options:
+        if isinstance(wanted, str) and wanted.strip():
+            state[other_key] = wanted
+            state[key] = OTHER_RERANKER
+        else:
+            state[key] = options[0]
+    choice = st.selectbox(
+        label,
+        options=options,
+        format_func=lambda o: reranker_option_label(o, default, trained),
+        key=key,
+        disabled=disabled,
+        help=help,
+    )
+    if choice != OTHER_RERANKER:
+        return str(choice)
+    if other_key not in state:
+        state[other_key] = default or ""
+    typed = st.text_input(
+        "Model id or folder",
+        key=other_key,
+        disabled=disabled,
+        placeholder="e.g. cross-encoder/ms-marco-MiniLM-L-6-v2 or /path/to/model",
+        help="Any sentence-transformers CrossEncoder id, or a local model folder.",
+    )
+    return typed.strip()
 
 
 def render() -> AppContext:
@@ -215,13 +280,20 @@ def render() -> AppContext:
         rerank_on = st.toggle(
             "Rerank with a cross-encoder", value=not env_off, key="sidebar_rerank_on"
         )
-        reranker = st.text_input(
-            "Cross-encoder",
-            value=env_reranker if env_reranker and not env_off else DEFAULT_RERANKER,
-            key="sidebar_reranker",
-            disabled=not rerank_on,
-            help="Any sentence-transformers CrossEncoder id, or a local model folder.",
+        default_reranker, reason = (
+            preferred_reranker() if not env_off else (DEFAULT_RERANKER, "the default reranker")
         )
+        reranker = reranker_picker(
+            "Cross-encoder",
+            RERANKER_CHOICE_KEY,
+            RERANKER_OTHER_KEY,
+            default_reranker,
+            disabled=not rerank_on,
+            help="The preferred reranker, a model trained on the Train page (listed as "
+            "“trained: …”), or any CrossEncoder id or model folder.",
+        )
+        if rerank_on and reranker == default_reranker:
+            st.caption(f"Default: {escape_markdown(reason)}")
         max_length = st.select_slider(
             "Cross-encoder max_length (tokens)",
             options=MAX_LENGTHS,

@@ -37,7 +37,6 @@ PAGES = {
             url_path="inspect",
             default=True,
         ),
-        # Judge, Judgments and Evaluate pages are added here by their issues.
         st.Page(
             str(APP_DIR / "app_pages" / "judge.py"),
             title="Judge",
@@ -55,6 +54,12 @@ PAGES = {
             title="Evaluate",
             icon=":material/query_stats:",
             url_path="evaluate",
+        ),
+        st.Page(
+            str(APP_DIR / "app_pages" / "train.py"),
+            title="Train",
+            icon=":material/model_training:",
+            url_path="train",
         ),
     ],
     "Help": [

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from rankshift.audit import audit as audit_of
 from rankshift.corpus import Collection
-from rankshift.pipeline import EmptyQueryError, Pipeline, PipelineSettings
+from rankshift.pipeline import EmptyQueryError, Pipeline, PipelineSettings, SecondRerank
+from rankshift.rerank import CrossEncoderReranker
 from rankshift.retrievers.base import top_k
 from rankshift.retrievers.hybrid import rrf
 from rankshift.types import PipelineResult
@@ -32,7 +35,14 @@ def result(animals: Collection, tiny_cross_encoder_dir: Path, cache: Path) -> Pi
         settings = PipelineSettings(k=4, n=2, reranker=str(tiny_cross_encoder_dir), max_length=64)
         pipeline = Pipeline.from_settings(animals, settings, cache_dir=cache)
         _results["result"] = pipeline.run("which animal can fly")
+        _results["pipeline"] = pipeline
     return _results["result"]
+
+
+@pytest.fixture
+def pipeline(result: PipelineResult) -> Pipeline:
+    """The pipeline that made ``result``."""
+    return _results["pipeline"]  # type: ignore[return-value]
 
 
 def test_every_stage_is_present(result: PipelineResult) -> None:
@@ -167,3 +177,73 @@ def test_needed_stages_and_missing_retrievers(animals: Collection) -> None:
     assert s.needed_stages == ["bm25", "dense", "hybrid"]  # hybrid needs both its parts
     with pytest.raises(ValueError, match="no retriever for stage"):
         Pipeline(animals, s, retrievers={})
+
+
+# ---------------------------------------------------------------------------- second reranker
+
+
+def _reseeded(tiny_cross_encoder_dir: Path, seed: int) -> CrossEncoderReranker:
+    """The tiny cross-encoder with its score head drawn again from another seed: a real
+    second model that orders the same candidates differently."""
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(str(tiny_cross_encoder_dir), max_length=64)
+    torch.manual_seed(seed)
+    model.model.classifier.reset_parameters()
+    return CrossEncoderReranker("reseeded-head", 64, model=model)
+
+
+def test_a_second_reranker_reorders_the_same_candidates(
+    animals: Collection, pipeline: Pipeline, result: PipelineResult, tiny_cross_encoder_dir: Path
+) -> None:
+    other = _reseeded(tiny_cross_encoder_dir, seed=7)
+    second = pipeline.rerank_second(result, other)
+    assert isinstance(second, SecondRerank)
+    assert (second.model_id, second.label) == ("reseeded-head", "reseeded-head")
+    assert second.info.reranked and second.stage.kind == "rerank"
+    hybrid = result.stages["hybrid"].ranking
+    assert {r.doc_id for r in second.stage.ranking} == {r.doc_id for r in hybrid}
+    # Its order is its own model's scores (ties: first-stage rank), whatever the first did.
+    pairs, _ = other.score(result.query.text, [animals.documents[r.doc_id] for r in hybrid])
+    rank = {r.doc_id: r.rank for r in hybrid}
+    expected = sorted(pairs, key=lambda p: (-p.score, rank[p.doc_id]))
+    assert [r.doc_id for r in second.stage.ranking] == [p.doc_id for p in expected]
+    assert [r.score for r in second.stage.ranking] == [p.score for p in expected]
+    # Audited against every first stage at the same N, and against the first reranker.
+    assert set(second.audits) == {"bm25", "dense", "hybrid"}
+    assert second.audits["hybrid"] == audit_of(result.stages["hybrid"], second.stage, 2)
+    assert second.agreement == audit_of(result.stages["reranked"], second.stage, 2)
+
+
+def test_the_same_reranker_twice_agrees_with_itself(
+    pipeline: Pipeline, result: PipelineResult
+) -> None:
+    second = pipeline.rerank_second(result, pipeline.reranker)
+    assert second.stage.ranking == result.stages["reranked"].ranking
+    assert second.agreement is not None and second.agreement.kendall_tau == pytest.approx(1.0)
+    assert second.info.cached_pairs == 4  # the pair-score cache served every pair
+
+
+def test_a_second_reranker_that_cannot_load_keeps_first_stage_order(
+    pipeline: Pipeline, result: PipelineResult
+) -> None:
+    second = pipeline.rerank_second(result, None, error="no such model", model_id=UNLOADABLE)
+    assert (second.info.status, second.info.message) == ("unavailable", "no such model")
+    assert second.stage.ranking == result.stages["hybrid"].ranking
+    assert second.audits == {} and second.agreement is None
+    assert second.label == "ms-marco-MiniLM-L-6-v2"
+
+
+def test_a_second_reranker_when_the_reranker_input_is_not_shown(
+    animals: Collection, pipeline: Pipeline, result: PipelineResult
+) -> None:
+    settings = pipeline.settings.with_(first_stages=("bm25",))
+    narrow = Pipeline(animals, settings, pipeline.retrievers, pipeline.reranker)
+    shown = narrow.run("which animal can fly")
+    assert "hybrid" not in shown.stages
+    second = narrow.rerank_second(shown, pipeline.reranker)
+    assert second.stage.ranking == shown.stages["reranked"].ranking  # hybrid retrieved again
+    assert set(second.audits) == {"bm25"}
+    with pytest.raises(ValueError, match="another collection"):
+        narrow.rerank_second(replace(shown, collection="elsewhere"), pipeline.reranker)

@@ -10,7 +10,10 @@ import sidebar
 import streamlit as st
 
 from rankshift import judging, plots, views
+from rankshift.pipeline import SECOND_KEY
 from rankshift.views import escape_markdown, stage_label
+
+TRAIN_PAGE = "app_pages/train.py"
 
 ctx = sidebar.context()
 st.title("Inspect a query", anchor=False)
@@ -118,6 +121,12 @@ elif info is not None and not info.reranked:
         f"**Not reranked: the lists below are in first-stage order.** {escape_markdown(info.message)}",
         icon=":material/report:",
     )
+    if info.status == "unavailable":
+        st.page_link(
+            TRAIN_PAGE,
+            label="Train a reranker from this collection's judgments",
+            icon=":material/model_training:",
+        )
 for warning in diag.warnings:
     st.warning(escape_markdown(warning), icon=":material/warning:")
 for note in diag.notes:
@@ -187,23 +196,68 @@ COLUMN_CONFIG = {
     },
 }
 
-head_l, head_r = st.columns([4, 1], vertical_alignment="bottom")
+head_l, head_m, head_r = st.columns([3, 1, 1], vertical_alignment="bottom")
 head_l.subheader("Rankings", anchor=False)
+compare = head_m.toggle(
+    "Compare with a second reranker",
+    key="inspect_compare_on",
+    help="Rerank the same candidates with another model (a trained one, or any id or folder) "
+    "and show its list beside the sidebar's reranker.",
+)
 show_all = head_r.toggle(
     "Show all K candidates", key="inspect_show_all", help=f"All {settings.k}, not just the top-N"
 )
+second = None
+if compare:
+    second_id = sidebar.reranker_picker(
+        "Second reranker",
+        "inspect_compare_model",
+        "inspect_compare_other",
+        None,
+        exclude=(settings.reranker,) if settings.reranker else (),
+        help="Reranks the same top-K of the same first stage; its shift markers are against "
+        "that first stage too.",
+    )
+    if second_id:
+        second = resources.rerank_second(pipeline, result, second_id)
+        if second.info.reranked:
+            st.caption(escape_markdown(views.second_rerank_caption(second, settings.n)))
+        else:
+            st.warning(
+                f"**The second reranker did not rerank.** {escape_markdown(second.info.message)}",
+                icon=":material/report:",
+            )
+    else:
+        st.caption("Type a model id or folder for the second reranker.")
 frames = views.ranking_frames(
     result,
     collection,
     show_grades,
     depth=settings.k if show_all else settings.n,
     labels=show_labels,
+    second=second,
 )
+headings = views.ranking_labels(result, second)
+stages = views.ranking_stages(result, second)
+column_config = {
+    **COLUMN_CONFIG,
+    **(
+        {
+            headings[SECOND_KEY]: st.column_config.NumberColumn(
+                headings[SECOND_KEY],
+                width=60,
+                help=f"Rank in {headings[SECOND_KEY]}'s list (empty: not in its top-K)",
+            )
+        }
+        if second is not None
+        else {}
+    ),
+}
 cols = st.columns(len(frames), gap="small")
 for col, (key, frame) in zip(cols, frames.items(), strict=True):
-    stage = result.stages[key]
+    stage = stages[key]
     with col:
-        st.markdown(f"**{stage_label(key)}**")
+        st.markdown(f"**{escape_markdown(headings[key])}**")
         st.caption(escape_markdown(stage.name))
         if frame.empty:
             st.caption("No documents: nothing matched.")
@@ -211,7 +265,7 @@ for col, (key, frame) in zip(cols, frames.items(), strict=True):
         st.dataframe(
             views.style_frame(frame),
             hide_index=True,
-            column_config=COLUMN_CONFIG,
+            column_config=column_config,
             key=f"inspect_table_{key}",
             on_select=partial(_open_doc, f"inspect_table_{key}", frame["doc_id"].tolist()),
             selection_mode="single-row",

@@ -21,10 +21,11 @@ from rankshift.config import (
     cache_dir as default_cache_dir,
 )
 from rankshift.corpus import Collection
+from rankshift.models import short_name
 from rankshift.rerank import CrossEncoderReranker, PairScoreCache, rerank, try_load_reranker
 from rankshift.retrievers.base import ProgressFn, Retriever
 from rankshift.retrievers.hybrid import FusionMethod, HybridRetriever
-from rankshift.types import PipelineResult, Query, ScoredDoc, StageResult
+from rankshift.types import Audit, PipelineResult, Query, RerankInfo, ScoredDoc, StageResult
 
 FirstStage = Literal["bm25", "dense", "hybrid"]
 
@@ -38,6 +39,31 @@ FIRST_STAGES: dict[str, str] = {
 
 class EmptyQueryError(ValueError):
     """The query has nothing to search for (empty, or only stopwords for BM25)."""
+
+
+SECOND_KEY = "second"
+"""The key of a second reranker's list beside ``reranked`` (see :meth:`Pipeline.rerank_second`)."""
+
+
+@dataclass(frozen=True)
+class SecondRerank:
+    """A second reranker's reordering of the same first-stage candidates as a result's.
+
+    Kept beside the :class:`~rankshift.types.PipelineResult` rather than inside it: the result
+    stays what one pipeline made, and a comparison can be added or dropped without rerunning it.
+    """
+
+    model_id: str
+    label: str
+    """The model's short name (the heading of its column)."""
+    stage: StageResult
+    info: RerankInfo
+    audits: dict[str, Audit]
+    """Its list against each first stage of the result, at the result's top-N (empty when it
+    did not rerank)."""
+    agreement: Audit | None
+    """Its list against the first reranker's list (None unless both reranked): Kendall's tau
+    between the two rerankers, and what one keeps in the top-N that the other does not."""
 
 
 @dataclass(frozen=True)
@@ -270,6 +296,60 @@ class Pipeline:
             audits=audits,
             timings_ms=timings,
         )
+
+    def rerank_second(
+        self,
+        result: PipelineResult,
+        reranker: CrossEncoderReranker | None,
+        *,
+        error: str | None = None,
+        model_id: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> SecondRerank:
+        """Rerank the same candidates as ``result`` with another reranker.
+
+        The candidates are the top-K of the result's reranker input, as the first reranker saw
+        them: taken from the result when that stage is shown, else retrieved again (first
+        stages are deterministic). Never raises for a model failure: a reranker that is
+        missing or fails gives the first-stage order with the reason in ``info``.
+
+        Args:
+            result: what :meth:`run` returned for this pipeline.
+            reranker: the second reranker (None: it could not be loaded; say why in ``error``).
+            error: why ``reranker`` is None.
+            model_id: the second reranker's id (default: ``reranker.model_id``).
+            progress: called as pairs are scored.
+
+        Raises:
+            ValueError: ``result`` comes from another collection.
+        """
+        if result.collection != self.collection.fingerprint:
+            raise ValueError("the result comes from another collection")
+        s = self.settings
+        model_id = model_id or (reranker.model_id if reranker is not None else "none")
+        candidates = result.stages.get(s.rerank_input)
+        if candidates is None or candidates.kind != "first_stage":
+            candidates = self.retrieve(result.query.text)[0][s.rerank_input]
+        stage, info = rerank(
+            reranker,
+            result.query.text,
+            candidates,
+            self.collection.documents,
+            s.k,
+            unavailable_message=error,
+            model_id=model_id,
+            progress=progress,
+            timeout_s=s.rerank_timeout_s,
+        )
+        shown = {k: result.stages[k] for k in result.first_stage_keys}
+        audits = {k: audit(f, stage, s.n) for k, f in shown.items()} if info.reranked else {}
+        first = result.reranked
+        agreement = (
+            audit(first, stage, s.n)
+            if info.reranked and first is not None and result.rerank and result.rerank.reranked
+            else None
+        )
+        return SecondRerank(model_id, short_name(model_id), stage, info, audits, agreement)
 
 
 def make_hybrid(sparse: Retriever, dense: Retriever, settings: PipelineSettings) -> HybridRetriever:

@@ -17,18 +17,23 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from rankshift.config import DEFAULT_MAX_LENGTH
 from rankshift.corpus import Collection
-from rankshift.types import Audit, Document, PipelineResult, Query, ShiftRow
+from rankshift.models import short_name
+from rankshift.pipeline import SECOND_KEY
+from rankshift.types import Audit, Document, PipelineResult, Query, ShiftRow, StageResult
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
     from rankshift.evaluate import Calibration, Comparison, DocMove, EvalReport, Tradeoff
+    from rankshift.pipeline import SecondRerank
+    from rankshift.train import TrainResult
 
 STAGE_LABELS: dict[str, str] = {
     "bm25": "BM25",
@@ -233,6 +238,42 @@ def rerank_audit(result: PipelineResult) -> Audit | None:
     return next(iter(result.audits.values()))
 
 
+def ranking_stages(
+    result: PipelineResult, second: SecondRerank | None = None
+) -> dict[str, StageResult]:
+    """Every list of the result, first stages first, then ``reranked``, then the second
+    reranker's (under :data:`~rankshift.pipeline.SECOND_KEY`) when there is one."""
+    stages = dict(result.stages)
+    if second is not None:
+        stages[SECOND_KEY] = second.stage
+    return stages
+
+
+def ranking_labels(result: PipelineResult, second: SecondRerank | None = None) -> dict[str, str]:
+    """Column headings by stage key: ``BM25``, ``Dense``, ``Hybrid``, ``Reranked``, and the
+    second reranker's short model name (marked ``(2nd)`` if it collides with another heading)."""
+    labels = {k: stage_label(k) for k in result.stages}
+    if second is not None:
+        label = second.label or "second reranker"
+        labels[SECOND_KEY] = f"{label} (2nd)" if label in labels.values() else label
+    return labels
+
+
+def _shift_audit(
+    result: PipelineResult, key: str, second: SecondRerank | None
+) -> tuple[bool, Audit | None]:
+    """Whether ``key``'s table gets a shift column, and the audit that fills it."""
+    if key == "reranked":
+        return result.rerank is not None and result.rerank.reranked, rerank_audit(result)
+    if key == SECOND_KEY and second is not None:
+        audits = second.audits
+        rerank_input = result.settings.get("rerank_input")
+        chosen = audits.get(rerank_input) if rerank_input in audits else None
+        chosen = chosen or next(iter(audits.values()), None)
+        return second.info.reranked, chosen
+    return False, None
+
+
 def ranking_frame(
     result: PipelineResult,
     key: str,
@@ -240,28 +281,35 @@ def ranking_frame(
     grades: Mapping[str, int] | None = None,
     depth: int | None = None,
     labels: Mapping[str, int] | None = None,
+    second: SecondRerank | None = None,
 ) -> pd.DataFrame:
     """One stage's ranking as a table.
 
-    Columns, in display order: ``rank``, ``shift`` (the reranked list, when it was reranked:
-    ▲3, ▼12, new, =, relative to the reranker's input stage), ``score``, ``grade`` (when ``grades`` is given),
-    ``label`` (when ``labels`` is given), ``title``, one column per other stage with the
-    document's rank there (empty: not in that list's top-K), ``snippet`` and ``doc_id``.
+    Columns, in display order: ``rank``, ``shift`` (a reranked list, when it was reranked:
+    ▲3, ▼12, new, =, relative to the reranker's input stage), ``score``, ``grade`` (when
+    ``grades`` is given), ``label`` (when ``labels`` is given), ``title``, one column per other
+    list with the document's rank there (empty: not in that list's top-K), ``snippet`` and
+    ``doc_id``.
 
     Args:
+        key: a stage key of the result, or :data:`~rankshift.pipeline.SECOND_KEY`.
         grades: the collection's qrels grades of this query.
         depth: rows to show; default the top-N the pipeline ran with.
         labels: grades from the judgment store (kept apart from ``grades``, so a stored label
             that disagrees with the qrels shows as such).
+        second: a second reranker's list of the same candidates: it gets a rank column in
+            every other table (headed by :func:`ranking_labels`).
     """
-    stage = result.stages[key]
+    stages = ranking_stages(result, second)
+    headings = ranking_labels(result, second)
+    stage = stages[key]
     n = int(result.settings.get("n", 10))
     rows = stage.ranking[: depth or n]
     terms = query_terms(result.query.text)
-    others = [k for k in result.stages if k != key]
-    other_ranks = {k: {r.doc_id: r.rank for r in result.stages[k].ranking} for k in others}
-    audit_ = rerank_audit(result) if key == "reranked" else None
-    shift = {r.doc_id: r for r in audit_.rows} if audit_ is not None else None
+    others = [k for k in stages if k != key]
+    other_ranks = {k: {r.doc_id: r.rank for r in stages[k].ranking} for k in others}
+    has_shift, audit_ = _shift_audit(result, key, second)
+    shift = {r.doc_id: r for r in audit_.rows} if has_shift and audit_ is not None else None
     records = []
     for r in rows:
         doc = collection.documents.get(r.doc_id)
@@ -276,7 +324,7 @@ def ranking_frame(
         if labels is not None:
             rec["label"] = labels.get(r.doc_id)
         for k in others:
-            rec[stage_label(k)] = other_ranks[k].get(r.doc_id)
+            rec[headings[k]] = other_ranks[k].get(r.doc_id)
         rec["doc_id"] = r.doc_id
         records.append(rec)
     columns = [
@@ -286,12 +334,12 @@ def ranking_frame(
         *(["grade"] if grades is not None else []),
         *(["label"] if labels is not None else []),
         "title",
-        *[stage_label(k) for k in others],
+        *[headings[k] for k in others],
         "snippet",
         "doc_id",
     ]
     frame = pd.DataFrame.from_records(records, columns=columns)
-    int_cols = ["grade", "label", *[stage_label(k) for k in others]]
+    int_cols = ["grade", "label", *[headings[k] for k in others]]
     for col in int_cols:
         if col in frame:
             frame[col] = frame[col].astype("Int64")
@@ -311,9 +359,35 @@ def ranking_frames(
     grades: Mapping[str, int] | None = None,
     depth: int | None = None,
     labels: Mapping[str, int] | None = None,
+    second: SecondRerank | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """:func:`ranking_frame` for every stage, first stages first and the reranked list last."""
-    return {k: ranking_frame(result, k, collection, grades, depth, labels) for k in result.stages}
+    """:func:`ranking_frame` for every list: first stages first, then the reranked list, then
+    the second reranker's (key :data:`~rankshift.pipeline.SECOND_KEY`) when ``second`` is given.
+
+    With ``second``, both reranked tables carry shift markers against the same first stage
+    (the reranker input), so the two rerankers' moves read side by side.
+    """
+    return {
+        k: ranking_frame(result, k, collection, grades, depth, labels, second)
+        for k in ranking_stages(result, second)
+    }
+
+
+def second_rerank_caption(second: SecondRerank, n: int) -> str:
+    """One line on how the second reranker's top-N differs from the first reranker's."""
+    name = second.label or second.model_id
+    if not second.info.reranked:
+        return f"{name} did not rerank: {second.info.message}"
+    if second.agreement is None:
+        return (
+            f"{name} reranked the same {second.info.k} candidates; the sidebar's reranker did not."
+        )
+    a = second.agreement
+    tau = "–" if a.kendall_tau is None else f"{a.kendall_tau:.2f}"
+    return (
+        f"{name} against the sidebar's reranker over the same {second.info.k} candidates: "
+        f"Kendall's τ = {tau}; {len(a.promoted)} of its top-{n} are not in the other's top-{n}."
+    )
 
 
 def marker_color(marker: object) -> str:
@@ -1166,3 +1240,104 @@ def tradeoff_frame(tradeoff: Tradeoff) -> pd.DataFrame:
     ]
     columns = ["k", "ndcg10", "rerank_ms_median", "rerank_ms_mean", "mean_candidates"]
     return pd.DataFrame(rows, columns=columns)
+
+
+# --------------------------------------------------------------------------------------
+# Reranker choices (the sidebar, the Inspect page's comparison) and training results
+
+OTHER_RERANKER = "__other__"
+"""The choice that reveals a free text box for any model id or folder."""
+
+
+def reranker_options(
+    default: str | None,
+    trained: Iterable[str | Path],
+    exclude: Iterable[str] = (),
+) -> list[str]:
+    """Choices for a reranker box: the default, the trained model folders, then "other".
+
+    Args:
+        default: the preferred reranker (:func:`rankshift.config.preferred_reranker`), or None.
+        trained: model folders (:func:`rankshift.train.trained_models`), newest first.
+        exclude: ids to leave out (e.g. the reranker already in use, for a comparison).
+    """
+    skip = set(exclude)
+    options = [default] if default and default not in skip else []
+    for path in trained:
+        value = str(path)
+        if value not in skip and value not in options:
+            options.append(value)
+    return [*options, OTHER_RERANKER]
+
+
+def reranker_option_label(
+    option: str, default: str | None = None, trained: Iterable[str | Path] = ()
+) -> str:
+    """How a reranker choice reads: ``trained: <folder name>``, ``<short name> (default)``, …"""
+    if option == OTHER_RERANKER:
+        return "other id or folder…"
+    name = short_name(option)
+    label = f"trained: {name}" if option in {str(p) for p in trained} else name
+    return f"{label} (default)" if option == default else label
+
+
+def training_frame(result: TrainResult) -> pd.DataFrame:
+    """The before/after table of a training run, one row per ranking of the held-out queries.
+
+    Columns: ``ranking`` (``first stage``, ``base`` or ``trained``), ``name`` (with its
+    parameters, e.g. ``trained (k=30)``), ``nDCG@10``, ``MRR@10``, ``Δ nDCG@10`` (against the
+    first stage). Empty when nothing was held out (or the run stopped before validation).
+    """
+    columns = ["ranking", "name", "nDCG@10", "MRR@10", "Δ nDCG@10"]
+    rows = result.validation
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    # train._validate writes the first stage first and the trained model last; a base model
+    # sits between them when it loads as a cross-encoder again.
+    kinds = (
+        ["first stage", *["base"] * (len(rows) - 2), "trained"]
+        if len(rows) > 1
+        else ["first stage"]
+    )
+    first = rows[0].ndcg10
+    records = [
+        {
+            "ranking": kind,
+            "name": m.name,
+            "nDCG@10": m.ndcg10,
+            "MRR@10": m.mrr10,
+            "Δ nDCG@10": m.ndcg10 - first,
+        }
+        for kind, m in zip(kinds, rows, strict=True)
+    ]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def training_caption(result: TrainResult) -> str:
+    """One line on a run: its data, steps and time, and where the model is."""
+    resumed = f" (resumed at step {result.resumed_from_step})" if result.resumed_from_step else ""
+    return (
+        f"{result.train_rows} training rows from {len(result.split.train)} queries · "
+        f"{result.steps} steps in {result.train_seconds / 60:.1f} min{resumed} · validated on "
+        f"{len(result.split.eval)} held-out queries · saved to {result.output_dir}"
+    )
+
+
+def job_progress_text(
+    phase: str, done: int, total: int, elapsed_s: float, eta_s: float | None
+) -> str:
+    """``Training: step 3 of 40 · 1:02 elapsed · about 5 min left in this phase``."""
+    unit = "step " if phase == "Training" else ""
+    parts = [f"{phase}: {unit}{done:,} of {total:,}" if total else phase]
+    parts.append(f"{_clock(elapsed_s)} elapsed")
+    if eta_s is not None and done < total:
+        left = f"{eta_s / 60:.0f} min" if eta_s >= 90 else f"{max(1.0, eta_s):.0f} s"
+        parts.append(f"about {left} left in this phase")
+    return " · ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

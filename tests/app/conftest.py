@@ -26,7 +26,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return
     skip = pytest.mark.skip(reason="needs the bi-encoder in HF_HUB_CACHE (../shared/hf/hub)")
     for item in items:
-        if "tests/app/test_inspect_page.py" in item.nodeid or "tests/app/test_pages" in item.nodeid:
+        if any(
+            f"tests/app/{name}" in item.nodeid
+            for name in ("test_inspect_page.py", "test_pages", "test_train_page.py")
+        ):
             item.add_marker(skip)
 
 
@@ -54,3 +57,30 @@ def make_app(
         return AppTest.from_file(str(APP), default_timeout=180)
 
     return make
+
+
+@pytest.fixture
+def trained_model_dir(tiny_cross_encoder_dir: Path) -> Path:
+    """A model folder where the Train page leaves one (``<cache>/models/tiny-reseeded``, with
+    the ``rankshift_training.json`` that marks it as trained), so the app lists it.
+
+    The weights are the tiny cross-encoder's with the score head drawn again from another
+    seed: a second real model that orders candidates its own way. Made once per test session
+    (the cache directory is the session's).
+    """
+    import json
+
+    from rankshift.config import cache_dir
+
+    out = cache_dir() / "models" / "tiny-reseeded"
+    if not (out / "rankshift_training.json").exists():
+        import torch
+        from sentence_transformers import CrossEncoder
+
+        model = CrossEncoder(str(tiny_cross_encoder_dir), max_length=128)
+        torch.manual_seed(7)
+        model.model.classifier.reset_parameters()
+        model.save(str(out))
+        record = {"collection": {"name": "inspector"}, "config": {"base_model": "tiny"}}
+        (out / "rankshift_training.json").write_text(json.dumps(record))
+    return out

@@ -64,6 +64,11 @@ def test_missing_reranker_shows_banner_and_first_stage_order(make_app) -> None:
     hybrid, reranked = frames[2], frames[3]
     assert reranked["doc_id"].tolist() == hybrid["doc_id"].tolist()
     assert any("Nothing was reranked" in i.value for i in at.info)
+    # The banner offers the way out: train one from the judgments.
+    links = [link.proto for link in at.get("page_link")]
+    assert [(link.label, link.page.endswith("train")) for link in links] == [
+        ("Train a reranker from this collection's judgments", True)
+    ], links
 
 
 def test_four_rankings_with_markers_ranks_and_grades(make_app, tiny_cross_encoder_dir) -> None:
@@ -212,3 +217,41 @@ def test_bi_encoder_that_cannot_load_falls_back_to_bm25(make_app) -> None:
     assert any("Dense and hybrid retrieval are off" in plain(w.value) for w in at.warning)
     frames = _ranking_frames(at)
     assert len(frames) == 2  # BM25 and the (not) reranked list
+
+
+def test_a_second_reranker_gets_its_own_column(
+    make_app, tiny_cross_encoder_dir, trained_model_dir, bi_encoder, tmp_path: Path
+) -> None:
+    at = _search(make_app(tiny_cross_encoder_dir).run())
+    assert len(_ranking_frames(at)) == 4
+    at.toggle(key="inspect_compare_on").set_value(True).run()
+    assert not at.exception, at.exception
+    picker = at.selectbox(key="inspect_compare_model")
+    # The sidebar's reranker is not offered against itself.
+    assert str(tiny_cross_encoder_dir) not in picker.options
+    picker.set_value(str(trained_model_dir)).run()
+    assert not at.exception, at.exception
+
+    frames = _ranking_frames(at)
+    assert len(frames) == 5
+    first, second = frames[3], frames[4]
+    # Both reranked lists carry shift markers against the same first stage.
+    for frame in (first, second):
+        assert all(MARKER.match(m) for m in frame["shift"]), frame["shift"].tolist()
+    assert any(m.value == "**tiny\\-reseeded**" for m in at.markdown)
+    assert "tiny-reseeded" in first.columns and "Reranked" in second.columns
+
+    # The second list is the library's: the same candidates reranked by that model.
+    context = at.session_state["sidebar_context"]
+    settings = context.settings
+    expected = _library_result(settings, context.collection.path, bi_encoder, tmp_path)
+    collection = load_collection(context.collection.path)
+    other = CrossEncoderReranker(str(trained_model_dir), settings.max_length)
+    bm25 = BM25Retriever(collection, cache_dir=tmp_path)
+    dense = DenseRetriever(collection, settings.bi_encoder, cache_dir=tmp_path, model=bi_encoder)
+    retrievers = {"bm25": bm25, "dense": dense, "hybrid": make_hybrid(bm25, dense, settings)}
+    library = Pipeline(collection, settings, retrievers).rerank_second(expected, other)
+    n = settings.n
+    assert second["doc_id"].tolist() == [r.doc_id for r in library.stage.ranking[:n]]
+    assert first["doc_id"].tolist() == [r.doc_id for r in expected.stages["reranked"].ranking[:n]]
+    assert any("against the sidebar's reranker" in plain(c.value) for c in at.caption)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pandas as pd
@@ -18,6 +19,7 @@ from inspector_fixture import plain
 from rankshift import views
 from rankshift.audit import audit
 from rankshift.corpus import collection_from_documents
+from rankshift.pipeline import SECOND_KEY, SecondRerank
 from rankshift.rerank import sigmoid
 from rankshift.types import (
     Document,
@@ -339,3 +341,113 @@ def test_labels_are_plain_text(collection) -> None:
     assert views.document_label(collection, "b") == "Beta <b>bold</b> (b)"
     assert views.query_label(collection, "q1") == "q1: vitamin d bone · 2 judged"
     assert views.collection_summary(collection).startswith("5 documents · 1 queries")
+
+
+# ---------------------------------------------------------------------------- second reranker
+
+
+def _second(label: str = "demo-tiny") -> SecondRerank:
+    """A second cross-encoder that orders BM25's list b a c e d."""
+    result = _result()
+    scores = {"b": 3.0, "a": 2.0, "c": 1.0, "e": 0.0, "d": -1.0}
+    stage = _stage(f"bm25>ce({label})", "baced", [3.0, 2.0, 1.0, 0.0, -1.0], "rerank")
+    assert [r.doc_id for r in stage.ranking] == sorted(scores, key=lambda d: -scores[d])
+    info = RerankInfo(f"/models/{label}", "ok", max_length=256, k=5, scored_pairs=5)
+    first = {k: result.stages[k] for k in ("bm25", "dense")}
+    return SecondRerank(
+        model_id=f"/models/{label}",
+        label=label,
+        stage=stage,
+        info=info,
+        audits={k: audit(s, stage, 2) for k, s in first.items()},
+        agreement=audit(result.stages["reranked"], stage, 2),
+    )
+
+
+def test_a_second_reranker_gets_its_own_table_with_markers(collection) -> None:
+    frames = views.ranking_frames(_result(), collection, second=_second())
+    assert list(frames) == ["bm25", "dense", "reranked", SECOND_KEY]
+    second = frames[SECOND_KEY]
+    assert second["doc_id"].tolist() == ["b", "a"]
+    # Against the same first stage as the first reranker (BM25, the reranker input):
+    # b 2 -> 1, a 1 -> 2.
+    assert second["shift"].tolist() == ["▲1", "▼1"]
+    assert frames["reranked"]["shift"].tolist() == ["new", "▼1"]
+    # Every other table has a rank column for it, headed by its short name, and it has one
+    # for the first reranker's list.
+    assert frames["reranked"]["demo-tiny"].tolist() == [3, 2]
+    assert frames["bm25"]["demo-tiny"].tolist() == [2, 1]
+    assert second["Reranked"].tolist() == [4, 2]
+    assert views.ranking_labels(_result(), _second())[SECOND_KEY] == "demo-tiny"
+    # A short name that is already a heading is told apart.
+    assert views.ranking_labels(_result(), _second("BM25"))[SECOND_KEY] == "BM25 (2nd)"
+    caption = views.second_rerank_caption(_second(), 2)
+    # The first reranker's top-2 is {c, a}; the second's {b, a}: one of its two is new.
+    assert "Kendall's τ = " in caption and "1 of its top-2 are not in the other's top-2" in caption
+
+
+def test_a_second_reranker_that_did_not_rerank_has_no_markers(collection) -> None:
+    s = _second()
+    failed = SecondRerank(
+        s.model_id,
+        s.label,
+        _stage("bm25 (not reranked)", "abcde", [5, 4, 3, 2, 1], "rerank"),
+        RerankInfo(s.model_id, "unavailable", message="Cannot load it."),
+        {},
+        None,
+    )
+    frame = views.ranking_frames(_result(), collection, second=failed)[SECOND_KEY]
+    assert "shift" not in frame and frame["doc_id"].tolist() == ["a", "b"]
+    assert views.second_rerank_caption(failed, 2) == "demo-tiny did not rerank: Cannot load it."
+
+
+def test_reranker_choices() -> None:
+    trained = ["/cache/models/demo-reranker", "/cache/models/mine"]
+    options = views.reranker_options("/cache/models/demo-reranker", trained)
+    assert options == [*trained, views.OTHER_RERANKER]
+    assert views.reranker_options("hub/model", trained, exclude=["/cache/models/mine"]) == [
+        "hub/model",
+        "/cache/models/demo-reranker",
+        views.OTHER_RERANKER,
+    ]
+    assert views.reranker_options(None, []) == [views.OTHER_RERANKER]
+    label = views.reranker_option_label
+    assert label(trained[0], trained[0], trained) == "trained: demo-reranker (default)"
+    assert label(trained[1], "hub/model", trained) == "trained: mine"
+    assert label("cross-encoder/ms-marco", "cross-encoder/ms-marco") == "ms-marco (default)"
+    assert label(views.OTHER_RERANKER) == "other id or folder…"
+
+
+def test_training_frame_and_caption() -> None:
+    from rankshift.train import StageMetrics, TrainConfig, TrainResult
+    from rankshift.training_data import QuerySplit
+
+    result = TrainResult(
+        output_dir="/cache/models/demo-lambda",
+        config=TrainConfig(),
+        split=QuerySplit(("q1", "q2", "q3"), ("q4",), "seeded", 0),
+        train_rows=3,
+        steps=12,
+        resumed_from_step=4,
+        train_seconds=90.0,
+        validation=[
+            StageMetrics("hybrid(rrf,k=60) (first stage)", 0.5, 0.4),
+            StageMetrics("base: all-MiniLM-L6-v2 (k=30)", 0.25, 0.2),
+            StageMetrics("trained (k=30)", 0.75, 1.0),
+        ],
+    )
+    frame = views.training_frame(result)
+    assert frame["ranking"].tolist() == ["first stage", "base", "trained"]
+    assert frame["Δ nDCG@10"].tolist() == [0.0, 0.25 - 0.5, 0.75 - 0.5]
+    assert frame["MRR@10"].tolist() == [0.4, 0.2, 1.0]
+    caption = views.training_caption(result)
+    assert "3 training rows from 3 queries · 12 steps in 1.5 min (resumed at step 4)" in caption
+    assert views.training_frame(replace(result, validation=[])).empty
+
+
+def test_job_progress_text() -> None:
+    text = views.job_progress_text("Training", 3, 40, 62.0, 300.0)
+    assert text == "Training: step 3 of 40 · 1:02 elapsed · about 5 min left in this phase"
+    assert views.job_progress_text("Mining hard negatives", 5, 8, 3, None) == (
+        "Mining hard negatives: 5 of 8 · 0:03 elapsed"
+    )
