@@ -17,7 +17,7 @@ SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
 def add_train_command(subparsers: Any) -> None:
-    from rankshift.train import LOSSES, TrainConfig
+    from rankshift.train import HEADS, LOSSES, TrainConfig
 
     d = TrainConfig()
     p = subparsers.add_parser(
@@ -56,6 +56,14 @@ def add_train_command(subparsers: Any) -> None:
     p.add_argument("--out", default=None, help="model folder (default: <cache>/models/<name>)")
     p.add_argument("--base-model", default=d.base_model, help=f"default {d.base_model}")
     p.add_argument("--loss", choices=list(LOSSES), default=d.loss, help="default %(default)s")
+    p.add_argument(
+        "--head",
+        choices=list(HEADS),
+        default=d.head,
+        help="how the score is read off the encoder: "
+        + "; ".join(f"{k}: {v}" for k, v in HEADS.items())
+        + " (default %(default)s)",
+    )
     p.add_argument("--epochs", type=float, default=d.epochs)
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -120,6 +128,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         base_model=args.base_model,
         loss=args.loss,
+        head=args.head,
         epochs=args.epochs,
         max_steps=args.max_steps,
         batch_size=args.batch_size,

@@ -43,6 +43,14 @@ from rankshift.training_data import QuerySplit, build_training_data, split_seede
 from rankshift.types import Qrels, ScoredDoc
 
 Loss = Literal["lambda", "listnet", "mnrl", "bce"]
+Head = Literal["classifier", "mean"]
+HEADS: dict[str, str] = {
+    "classifier": "the base's sequence-classification head (a cross-encoder's own head, or a "
+    "fresh [CLS] pooler + single-logit layer on an encoder)",
+    "mean": "a fresh linear layer over mean-pooled token embeddings (the pooling a "
+    "sentence-transformers bi-encoder was trained with)",
+}
+"""Registry of scoring heads: feeds the CLI's ``--head`` choices."""
 LOSSES: dict[str, str] = {
     "lambda": "LambdaLoss (NDCG-Loss2++) over each query's graded list",
     "listnet": "ListNet: softmax cross-entropy over each query's graded list",
@@ -60,6 +68,8 @@ class TrainConfig:
     """A cross-encoder id or folder, or an encoder (e.g. the bi-encoder): then a fresh
     single-logit head is added."""
     loss: Loss = "lambda"
+    head: Head = "classifier"
+    """How a relevance score is read off the encoder (see :data:`HEADS`)."""
     epochs: float = 2.0
     max_steps: int | None = None
     """Stop after this many optimiser steps (overrides ``epochs``)."""
@@ -175,11 +185,31 @@ def _load_base(config: TrainConfig) -> Any:
     from rankshift.models import ModelUnavailable
 
     try:
+        if config.head == "mean":
+            return _mean_pooled_cross_encoder(config)
         return CrossEncoder(
             config.base_model, num_labels=1, max_length=config.max_length, device=_device(config)
         )
     except Exception as e:
         raise ModelUnavailable(config.base_model, "base model", e) from e
+
+
+def _mean_pooled_cross_encoder(config: TrainConfig) -> Any:
+    """A CrossEncoder of sentence-transformers modules: the base's transformer, mean pooling and
+    a single-output linear layer whose output is the score. It saves and loads as any
+    CrossEncoder folder does."""
+    import torch
+    from sentence_transformers.cross_encoder import CrossEncoder
+    from sentence_transformers.cross_encoder.modules import Dense, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    transformer = Transformer(
+        config.base_model, transformer_task="feature-extraction", max_seq_length=config.max_length
+    )
+    dim = transformer.get_embedding_dimension()
+    torch.manual_seed(config.seed)
+    head = Dense(dim, 1, activation_function=None, module_output_name="scores")
+    return CrossEncoder(modules=[transformer, Pooling(dim, "mean"), head], device=_device(config))
 
 
 def _last_checkpoint(folder: Path) -> Path | None:
@@ -443,6 +473,7 @@ Trained on {record["created"]} by `rankshift train` from the judgments of the co
   judged documents plus its {cfg.unjudged_negatives} highest-ranked unjudged first-stage
   candidates as negatives (BM25, dense and hybrid rankings interleaved, top {cfg.candidate_depth})
 - **Loss:** `{cfg.loss}`: {LOSSES[cfg.loss]}
+- **Head:** `{cfg.head}`: {HEADS[cfg.head]}
 - **Training:** {result.steps} steps in {result.train_seconds / 60:.1f} minutes
 
 ## Validation
