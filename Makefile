@@ -51,5 +51,21 @@ demo-reranker: install
 	$(VENV)/bin/rankshift train data/demo --split train \
 		--out $$($(PY) -c "from rankshift.config import demo_reranker_dir; print(demo_reranker_dir())")
 
+# Quality benchmark on BEIR SciFact (read in place, never copied; non-commercial licence): train a
+# reranker on qrels/train.tsv (809 queries; test queries excluded), then evaluate the first
+# stages and the trained reranker over the best first stage's top-50 on all 300 test queries.
+# Long on 2 CPU cores (estimated 40-60 min from the demo's step rate; not yet run end to end);
+# both steps resume when interrupted.
+SCIFACT ?= ../shared/data/scifact
+SCIFACT_OUT ?= rankshift-eval/scifact
+SCIFACT_TRAIN ?= --head cosine --loss lambda --epochs 1 --lr 1e-4 --max-length 256
+bench-quality: install
+	@test -d $(SCIFACT) || { echo "bench-quality: no SciFact at $(SCIFACT) (set SCIFACT=<BEIR folder>)"; exit 2; }
+	$(VENV)/bin/rankshift train $(SCIFACT) --split train --exclude-split test $(SCIFACT_TRAIN) \
+		--out $$($(PY) -c "from rankshift.config import cache_dir; print(cache_dir() / 'models' / 'scifact-reranker')")
+	$(VENV)/bin/rankshift eval $(SCIFACT) --split test -k 50 --out $(SCIFACT_OUT) \
+		--pipelines 'bm25,dense,hybrid(rrf),hybrid(zscore,w=0.5),hybrid(zscore,w=0.5)>ce' \
+		--reranker $$($(PY) -c "from rankshift.config import cache_dir; print(cache_dir() / 'models' / 'scifact-reranker')")
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/e2e/artifacts

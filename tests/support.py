@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from rankshift.types import Document
+
+if TYPE_CHECKING:
+    from rankshift.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_HUB = (ROOT.parent / "shared" / "hf" / "hub").resolve()
@@ -40,3 +44,21 @@ ANIMALS = [
     Document("bird", "A bird is a beautiful animal that can fly.", title="Birds"),
     Document("fish", "A fish is a creature that lives in water and swims.", title="Fish"),
 ]
+
+
+def tiny_train_config(base: Path, **changes: object) -> TrainConfig:
+    """A training run of a few steps on a handful of queries: plumbing, not quality."""
+    from rankshift.train import TrainConfig
+
+    defaults: dict[str, object] = dict(
+        base_model=str(base),
+        max_steps=4,
+        batch_size=2,
+        max_length=96,
+        unjudged_negatives=2,
+        validation_fraction=0.25,
+        rerank_k=5,
+        save_steps=2,
+        candidate_depth=10,
+    )
+    return TrainConfig(**{**defaults, **changes})  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from support import tiny_train_config
 
 from rankshift.corpus import Collection, collection_from_documents
 from rankshift.jobs import (
@@ -38,21 +39,6 @@ def small_task(demo_collection: Collection) -> tuple[Collection, dict, list[str]
     return demo_collection, qrels, test_ids, BM25Retriever(demo_collection)
 
 
-def _config(base: Path, **changes) -> TrainConfig:
-    defaults = dict(
-        base_model=str(base),
-        max_steps=4,
-        batch_size=2,
-        max_length=96,
-        unjudged_negatives=2,
-        validation_fraction=0.25,
-        rerank_k=5,
-        save_steps=2,
-        candidate_depth=10,
-    )
-    return TrainConfig(**{**defaults, **changes})
-
-
 def _threads(folder: Path) -> int:
     return sum(t.name == f"rankshift-train:{folder.name}" for t in threading.enumerate())
 
@@ -69,9 +55,9 @@ def test_a_job_trains_in_the_background_once_per_folder(
         exclude_queries=test_ids,
         listener=lambda label, done, total: phases.append(label),
     )
-    job = registry.start(coll, qrels, out, _config(tiny_cross_encoder_dir), **options)
+    job = registry.start(coll, qrels, out, tiny_train_config(tiny_cross_encoder_dir), **options)
     # A second start of the same folder (a double click, another tab) is the same job.
-    again = registry.start(coll, qrels, out, _config(tiny_cross_encoder_dir), **options)
+    again = registry.start(coll, qrels, out, tiny_train_config(tiny_cross_encoder_dir), **options)
     assert again is job and len(registry) == 1
     assert _threads(out) == 1
     assert job.state().active and registry.active() == [job]
@@ -116,7 +102,7 @@ def test_stop_keeps_the_checkpoint_and_resume_continues_from_it(
             coll,
             qrels,
             out,
-            _config(tiny_cross_encoder_dir, loss="bce"),
+            tiny_train_config(tiny_cross_encoder_dir, loss="bce"),
             retrievers={"bm25": bm25},
             exclude_queries=test_ids,
             listener=stop_after_step_2,
@@ -155,7 +141,7 @@ def test_a_stop_before_training_ends_the_job_with_nothing_to_resume(
             coll,
             qrels,
             out,
-            _config(tiny_cross_encoder_dir),
+            tiny_train_config(tiny_cross_encoder_dir),
             retrievers={"bm25": bm25},
             exclude_queries=test_ids,
             listener=stop_while_mining,

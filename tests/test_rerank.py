@@ -302,3 +302,26 @@ def test_an_unusable_cache_file_is_a_slower_cache_not_a_failure(
     _, again = rerank(reranker, QUERY, FIRST, DOCS, k=3)
     assert (first.status, first.scored_pairs) == ("ok", 3)
     assert (again.scored_pairs, again.cached_pairs) == (0, 3)  # kept in memory
+
+
+def test_only_rankshift_own_heads_are_loaded_with_trust_remote_code(tmp_path: Path) -> None:
+    import json
+
+    from rankshift.models import needs_own_code
+
+    def folder(name: str, *types: str) -> str:
+        path = tmp_path / name
+        path.mkdir()
+        modules = [{"idx": i, "name": str(i), "path": "", "type": t} for i, t in enumerate(types)]
+        (path / "modules.json").write_text(json.dumps(modules))
+        return str(path)
+
+    transformer = "sentence_transformers.base.modules.transformer.Transformer"
+    assert needs_own_code(folder("own", transformer, "rankshift.heads.SegmentCosine"))
+    assert not needs_own_code(folder("plain", transformer))
+    assert not needs_own_code(folder("foreign", transformer, "evil.Module"))
+    assert not needs_own_code(
+        folder("mixed", transformer, "rankshift.heads.SegmentCosine", "evil.Module")
+    )
+    assert not needs_own_code(str(tmp_path / "missing"))
+    assert not needs_own_code("cross-encoder/ms-marco-MiniLM-L-6-v2")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support import BI_ENCODER, requires_model, tiny_train_config
 
 from rankshift.corpus import Collection
 from rankshift.rerank import CrossEncoderReranker, try_load_reranker
@@ -27,21 +28,6 @@ def small_task(demo_collection: Collection) -> tuple[Collection, dict, list[str]
     return demo_collection, qrels, test_ids
 
 
-def _config(base: Path, **changes) -> TrainConfig:
-    defaults = dict(
-        base_model=str(base),
-        max_steps=4,
-        batch_size=2,
-        max_length=96,
-        unjudged_negatives=2,
-        validation_fraction=0.25,
-        rerank_k=5,
-        save_steps=2,
-        candidate_depth=10,
-    )
-    return TrainConfig(**{**defaults, **changes})
-
-
 def test_tiny_run_saves_a_folder_that_loads_like_any_model_id(
     small_task, tiny_cross_encoder_dir: Path, tmp_path: Path
 ) -> None:
@@ -52,7 +38,7 @@ def test_tiny_run_saves_a_folder_that_loads_like_any_model_id(
         coll,
         qrels,
         out,
-        _config(tiny_cross_encoder_dir),
+        tiny_train_config(tiny_cross_encoder_dir),
         retrievers={"bm25": bm25},
         exclude_queries=test_ids,
     )
@@ -77,13 +63,38 @@ def test_tiny_run_saves_a_folder_that_loads_like_any_model_id(
     assert trained_models(tmp_path / "models") == [out]
 
 
+@requires_model
+@pytest.mark.parametrize("head", ["mean", "cosine"])
+def test_other_heads_save_folders_that_load_like_any_model_id(
+    head: str, small_task, tmp_path: Path
+) -> None:
+    coll, qrels, test_ids = small_task
+    out = tmp_path / f"demo-{head}"
+    config = tiny_train_config(Path(BI_ENCODER), head=head, max_steps=2, validation_fraction=0.0)
+    result = train_reranker(
+        coll, qrels, out, config, retrievers={"bm25": BM25Retriever(coll)}, exclude_queries=test_ids
+    )
+    assert result.steps == 2
+    assert f"`{head}`" in (out / "README.md").read_text()
+    reranker, error = try_load_reranker(str(out), max_length=96)
+    assert error is None and isinstance(reranker, CrossEncoderReranker)
+    query = "how do I cancel my subscription"
+    cancel = Document("c", "To cancel your subscription open Billing.", "Cancel a subscription")
+    other = Document("o", "The Lisbon office is closed on public holidays.", "Office hours")
+    pairs, scored = reranker.score(query, [cancel, other])
+    assert scored == 2
+    if head == "cosine":
+        # Started from the bi-encoder, the cosine head ranks as it does after two tiny steps.
+        assert pairs[0].score > pairs[1].score
+
+
 def test_a_stopped_run_resumes_from_its_checkpoint(
     small_task, tiny_cross_encoder_dir: Path, tmp_path: Path
 ) -> None:
     coll, qrels, test_ids = small_task
     bm25 = BM25Retriever(coll)
     out = tmp_path / "resumable"
-    cfg = _config(tiny_cross_encoder_dir, loss="bce")
+    cfg = tiny_train_config(tiny_cross_encoder_dir, loss="bce")
     first = train_reranker(
         coll, qrels, out, cfg, retrievers={"bm25": bm25}, exclude_queries=test_ids,
         stop=lambda step: step >= 2,
@@ -108,7 +119,7 @@ def test_judgments_without_known_queries_are_a_clear_error(
             coll,
             {"no-such-query": {"hc-0001": 2}},
             tmp_path / "x",
-            _config(tiny_cross_encoder_dir),
+            tiny_train_config(tiny_cross_encoder_dir),
             retrievers={"bm25": BM25Retriever(coll)},
         )
 
@@ -153,3 +164,14 @@ def test_a_base_model_that_cannot_load_is_named(tmp_path: Path) -> None:
             TrainConfig(base_model=str(missing), max_steps=1, validation_fraction=0.0),
             retrievers={"bm25": BM25Retriever(coll)},
         )
+
+
+@requires_model
+def test_auto_head_keeps_a_cross_encoders_head_and_gives_an_encoder_the_cosine_head(
+    tiny_cross_encoder_dir: Path,
+) -> None:
+    from rankshift.train import resolve_head
+
+    assert resolve_head(TrainConfig(base_model=str(tiny_cross_encoder_dir))) == "classifier"
+    assert resolve_head(TrainConfig(base_model=BI_ENCODER)) == "cosine"
+    assert resolve_head(TrainConfig(base_model=BI_ENCODER, head="mean")) == "mean"

@@ -21,12 +21,12 @@ import streamlit as st
 from rankshift import evaluate, jobs, views
 from rankshift.config import DEFAULT_BI_ENCODER, cache_dir, judgments_path
 from rankshift.pipeline import FIRST_STAGES
-from rankshift.train import LOSSES, TrainConfig, default_output_dir
+from rankshift.train import HEADS, LOSSES, TrainConfig, default_output_dir
 from rankshift.views import escape_markdown
 
 INSPECT_PAGE = "app_pages/inspect.py"
 POLL_SECONDS = 1.0
-MAX_LENGTHS = [64, 128, 256, 384, 512]
+MAX_LENGTHS = [64, 128, 192, 256, 384, 512]
 AGGREGATES: list[str] = ["mean", "majority", "min", "max"]
 EVAL_SPLIT = "test"
 JOB_KEY = "train_job"
@@ -188,8 +188,22 @@ loss = m2.selectbox(
     format_func=lambda k: f"{k}: {LOSSES[k]}",
     key="train_loss",
 )
+head = m2.selectbox(
+    "Scoring head",
+    options=list(HEADS),
+    index=list(HEADS).index(TrainConfig().head),
+    format_func=lambda k: f"{k}: {HEADS[k]}",
+    key="train_head",
+    help="How a score is read off the encoder. From a bi-encoder, `cosine` starts from a "
+    "working ranker; `classifier` keeps a cross-encoder's own head.",
+)
 epochs = m3.number_input(
-    "Epochs", min_value=0.1, max_value=50.0, value=2.0, step=0.5, key="train_epochs"
+    "Epochs",
+    min_value=0.1,
+    max_value=50.0,
+    value=TrainConfig().epochs,
+    step=0.5,
+    key="train_epochs",
 )
 max_steps = m4.number_input(
     "Max steps",
@@ -203,7 +217,7 @@ max_steps = m4.number_input(
 max_length = st.select_slider(
     "max_length (tokens)",
     options=MAX_LENGTHS,
-    value=256,
+    value=TrainConfig().max_length,
     key="train_max_length",
     help="Query + document tokens the model reads while training; cost grows with it. Use "
     "the same (or more) when reranking with the model.",
@@ -256,6 +270,7 @@ with st.expander("More settings"):
 config = TrainConfig(
     base_model=base_model.strip() or DEFAULT_BI_ENCODER,
     loss=loss,  # type: ignore[arg-type]
+    head=head,  # type: ignore[arg-type]
     epochs=float(epochs),
     max_steps=int(max_steps) or None,
     batch_size=int(batch_size),

@@ -8,6 +8,7 @@ sentence-transformers, so whatever the user's environment provides (a warm cache
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -87,11 +88,40 @@ def load_sentence_transformer(model_id: str, device: str | None = None) -> Any:
         raise ModelUnavailable(model_id, "bi-encoder", e) from e
 
 
+OWN_MODULES = "rankshift.heads."
+"""Module classes that rankshift itself defines (see :mod:`rankshift.heads`)."""
+
+
+def needs_own_code(model_id: str) -> bool:
+    """True for a local folder whose modules include one of rankshift's own heads, and no other
+    class from outside sentence-transformers.
+
+    sentence-transformers asks for ``trust_remote_code`` before it imports a module class it
+    does not ship; rankshift's heads are this package's own code, so a folder that uses only
+    those is loaded with that flag, and nothing else is.
+    """
+    path = Path(model_id).expanduser() / "modules.json"
+    if not path.is_file():
+        return False
+    try:
+        types = [str(m.get("type", "")) for m in json.loads(path.read_text(encoding="utf-8"))]
+    except (OSError, ValueError, AttributeError):
+        return False
+    own = [t for t in types if t.startswith(OWN_MODULES)]
+    foreign = [t for t in types if not t.startswith(("sentence_transformers.", OWN_MODULES))]
+    return bool(own) and not foreign
+
+
 def load_cross_encoder(model_id: str, max_length: int, device: str | None = None) -> Any:
     """Load a cross-encoder, raising :class:`ModelUnavailable` with a helpful message on failure."""
     st = require("sentence_transformers")
     try:
-        return st.CrossEncoder(model_id, max_length=max_length, device=device)
+        return st.CrossEncoder(
+            model_id,
+            max_length=max_length,
+            device=device,
+            trust_remote_code=needs_own_code(model_id),
+        )
     except Exception as e:
         raise ModelUnavailable(model_id, "reranker", e) from e
 

@@ -43,12 +43,17 @@ from rankshift.training_data import QuerySplit, build_training_data, split_seede
 from rankshift.types import Qrels, ScoredDoc
 
 Loss = Literal["lambda", "listnet", "mnrl", "bce"]
-Head = Literal["classifier", "mean"]
+Head = Literal["auto", "classifier", "mean", "cosine"]
 HEADS: dict[str, str] = {
+    "auto": "classifier when the base model is a cross-encoder (it has a sequence-classification "
+    "head), else cosine",
     "classifier": "the base's sequence-classification head (a cross-encoder's own head, or a "
     "fresh [CLS] pooler + single-logit layer on an encoder)",
     "mean": "a fresh linear layer over mean-pooled token embeddings (the pooling a "
     "sentence-transformers bi-encoder was trained with)",
+    "cosine": "cosine between the mean-pooled query and document tokens of the jointly encoded "
+    "pair, times a learnt scale: started from a bi-encoder, it ranks as the bi-encoder does "
+    "before any training step (rankshift.heads.SegmentCosine)",
 }
 """Registry of scoring heads: feeds the CLI's ``--head`` choices."""
 LOSSES: dict[str, str] = {
@@ -68,16 +73,16 @@ class TrainConfig:
     """A cross-encoder id or folder, or an encoder (e.g. the bi-encoder): then a fresh
     single-logit head is added."""
     loss: Loss = "lambda"
-    head: Head = "classifier"
+    head: Head = "auto"
     """How a relevance score is read off the encoder (see :data:`HEADS`)."""
-    epochs: float = 2.0
+    epochs: float = 3.0
     max_steps: int | None = None
     """Stop after this many optimiser steps (overrides ``epochs``)."""
     batch_size: int = 4
     """Queries per step for listwise losses; rows per step otherwise."""
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     warmup_ratio: float = 0.1
-    max_length: int = 256
+    max_length: int = 192
     unjudged_negatives: int = 6
     negatives_per_positive: int = 6
     candidate_depth: int = 30
@@ -185,8 +190,8 @@ def _load_base(config: TrainConfig) -> Any:
     from rankshift.models import ModelUnavailable
 
     try:
-        if config.head == "mean":
-            return _mean_pooled_cross_encoder(config)
+        if resolve_head(config) != "classifier":
+            return _modular_cross_encoder(config)
         return CrossEncoder(
             config.base_model, num_labels=1, max_length=config.max_length, device=_device(config)
         )
@@ -194,10 +199,25 @@ def _load_base(config: TrainConfig) -> Any:
         raise ModelUnavailable(config.base_model, "base model", e) from e
 
 
-def _mean_pooled_cross_encoder(config: TrainConfig) -> Any:
-    """A CrossEncoder of sentence-transformers modules: the base's transformer, mean pooling and
-    a single-output linear layer whose output is the score. It saves and loads as any
-    CrossEncoder folder does."""
+def resolve_head(config: TrainConfig) -> str:
+    """The head ``config.head`` stands for (``auto`` looks at the base model's config)."""
+    if config.head != "auto":
+        return config.head
+    from transformers import AutoConfig
+
+    try:
+        architectures = AutoConfig.from_pretrained(config.base_model).architectures or []
+    except Exception:  # the loader that follows names the model and the reason
+        return "classifier"
+    is_cross_encoder = any(a.endswith("ForSequenceClassification") for a in architectures)
+    return "classifier" if is_cross_encoder else "cosine"
+
+
+def _modular_cross_encoder(config: TrainConfig) -> Any:
+    """A CrossEncoder of sentence-transformers modules: the base's transformer and a scoring
+    head that writes ``scores`` (``mean``: mean pooling and a single-output linear layer;
+    ``cosine``: :class:`rankshift.heads.SegmentCosine`). It saves and loads as any CrossEncoder
+    folder does."""
     import torch
     from sentence_transformers.cross_encoder import CrossEncoder
     from sentence_transformers.cross_encoder.modules import Dense, Transformer
@@ -206,10 +226,21 @@ def _mean_pooled_cross_encoder(config: TrainConfig) -> Any:
     transformer = Transformer(
         config.base_model, transformer_task="feature-extraction", max_seq_length=config.max_length
     )
-    dim = transformer.get_embedding_dimension()
     torch.manual_seed(config.seed)
-    head = Dense(dim, 1, activation_function=None, module_output_name="scores")
-    return CrossEncoder(modules=[transformer, Pooling(dim, "mean"), head], device=_device(config))
+    if resolve_head(config) == "cosine":
+        from rankshift.heads import SegmentCosine
+
+        head: list[Any] = [SegmentCosine()]
+        # CrossEncoder.num_labels reads the transformer's config when no Dense head writes
+        # the scores; the ranking losses need it to say 1.
+        transformer.model.config.num_labels = 1
+    else:
+        dim = transformer.get_embedding_dimension()
+        head = [
+            Pooling(dim, "mean"),
+            Dense(dim, 1, activation_function=None, module_output_name="scores"),
+        ]
+    return CrossEncoder(modules=[transformer, *head], device=_device(config))
 
 
 def _last_checkpoint(folder: Path) -> Path | None:
@@ -456,6 +487,16 @@ def write_model_card(
     (out / "rankshift_training.json").write_text(json.dumps(record, indent=2))
     table = "\n".join(f"| {m.name} | {m.ndcg10:.4f} | {m.mrr10:.4f} |" for m in result.validation)
     params = "\n".join(f"| `{k}` | `{v}` |" for k, v in asdict(cfg).items())
+    own = resolve_head(cfg) == "cosine"
+    load_args = ", trust_remote_code=True" if own else ""
+    own_code = (
+        "\n\nThe `cosine` head is rankshift's own module (`rankshift.heads.SegmentCosine`): "
+        "loading the folder needs rankshift installed, and sentence-transformers asks for "
+        "`trust_remote_code=True` before it imports a class it does not ship (rankshift's own "
+        "loader passes it for rankshift's heads only)."
+        if own
+        else ""
+    )
     card = f"""---
 library_name: sentence-transformers
 pipeline_tag: text-ranking
@@ -473,7 +514,7 @@ Trained on {record["created"]} by `rankshift train` from the judgments of the co
   judged documents plus its {cfg.unjudged_negatives} highest-ranked unjudged first-stage
   candidates as negatives (BM25, dense and hybrid rankings interleaved, top {cfg.candidate_depth})
 - **Loss:** `{cfg.loss}`: {LOSSES[cfg.loss]}
-- **Head:** `{cfg.head}`: {HEADS[cfg.head]}
+- **Head:** `{resolve_head(cfg)}`: {HEADS[resolve_head(cfg)]}
 - **Training:** {result.steps} steps in {result.train_seconds / 60:.1f} minutes
 
 ## Validation
@@ -496,11 +537,11 @@ top {cfg.rerank_k} of `{cfg.rerank_input}`.
 ```python
 from sentence_transformers import CrossEncoder
 
-model = CrossEncoder("{out}")
+model = CrossEncoder("{out}"{load_args})
 scores = model.predict([("query", "document text")])
 ```
 
-or `rankshift search <collection> "query" --reranker {out}`.
+or `rankshift search <collection> "query" --reranker {out}`.{own_code}
 """
     (out / "README.md").write_text(card)
 
