@@ -30,7 +30,7 @@ from rankshift.config import cache_dir
 from rankshift.corpus import Collection
 from rankshift.metrics import REL_THRESHOLD
 from rankshift.retrievers.base import ProgressFn
-from rankshift.train import TrainConfig, TrainResult, train_reranker
+from rankshift.train import LOSS_ROWS, TrainConfig, TrainResult, train_reranker
 from rankshift.training_data import split_seeded
 from rankshift.types import Qrels
 
@@ -51,8 +51,6 @@ shared), rounded down; about 60 % of the rate of scoring alone."""
 INFER_PAIRS_PER_SECOND_AT_256 = 10.0
 """Pairs per second when only scoring (validation), as :data:`rankshift.views.PAIRS_PER_SECOND_AT_256`
 (an upper bound of the wait: validation batches short documents, and often runs faster)."""
-
-_KIND = {"lambda": "listwise", "listnet": "listwise", "mnrl": "triples", "bce": "pairs"}
 
 
 class _Stopped(Exception):
@@ -205,7 +203,7 @@ def estimate_training(
     """
     split = split_seeded(training.usable_queries, config.validation_fraction, config.seed)
     docs = collection.documents
-    kind = _KIND[config.loss]
+    kind = LOSS_ROWS[config.loss]
     rows = 0
     pairs = 0.0
     for q in split.train:

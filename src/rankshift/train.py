@@ -56,6 +56,13 @@ HEADS: dict[str, str] = {
     "before any training step (rankshift.heads.SegmentCosine)",
 }
 """Registry of scoring heads: feeds the CLI's ``--head`` choices."""
+LOSS_ROWS: dict[str, str] = {
+    "lambda": "listwise",
+    "listnet": "listwise",
+    "mnrl": "triples",
+    "bce": "pairs",
+}
+"""The training rows each loss reads (see :meth:`rankshift.training_data.TrainingData.rows`)."""
 LOSSES: dict[str, str] = {
     "lambda": "LambdaLoss (NDCG-Loss2++) over each query's graded list",
     "listnet": "ListNet: softmax cross-entropy over each query's graded list",
@@ -351,9 +358,7 @@ def train_reranker(
         unjudged_negatives=config.unjudged_negatives,
         negatives_per_positive=config.negatives_per_positive,
     )
-    kind = {"lambda": "listwise", "listnet": "listwise", "mnrl": "triples", "bce": "pairs"}[
-        config.loss
-    ]
+    kind = LOSS_ROWS[config.loss]
     rows = data.rows(kind)  # type: ignore[arg-type]
     if not rows:
         raise ValueError(f"no {kind} rows could be built from these judgments")
