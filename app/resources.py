@@ -280,6 +280,20 @@ def prepare_pipeline(
 # Query results
 
 
+def _pair_progress(
+    bar: Any, label: str, ms_per_pair: float | None = None
+) -> Callable[[str, int, int], None]:
+    """A progress callback that shows pairs scored on ``bar`` (and time left, given a rate)."""
+
+    def update(what: str, done: int, total: int) -> None:
+        fraction = min(1.0, done / total) if total else 1.0
+        left = (total - done) * ms_per_pair / 1000 if ms_per_pair else 0.0
+        eta = f", about {left:.0f} s left" if done < total and left >= 1 else ""
+        bar.progress(fraction, text=f"Reranking with {label}: {done} of {total} pairs scored{eta}")
+
+    return update
+
+
 class _DoNotCache(Exception):
     """Raised out of the cached run so a failed rerank is retried on the next rerun."""
 
@@ -303,15 +317,7 @@ def _run(
     k = settings.k if settings.reranker else 0
     ms_per_pair = 1000 / PAIRS_PER_SECOND_AT_256 * settings.max_length / 256
     bar = st.progress(0.0, text="Retrieving…")
-
-    def update(what: str, done: int, total: int) -> None:
-        fraction = min(1.0, done / total) if total else 1.0
-        left = (total - done) * ms_per_pair / 1000
-        eta = f", about {left:.0f} s left" if done < total and left >= 1 else ""
-        bar.progress(
-            fraction,
-            text=f"Reranking with the cross-encoder: {done} of {total} pairs scored{eta}",
-        )
+    update = _pair_progress(bar, "the cross-encoder", ms_per_pair)
 
     try:
         if k:
@@ -395,10 +401,7 @@ def _second(
 ) -> SecondRerank:
     label = short_name(_model_id)
     bar = st.progress(0.0, text=f"Reranking with {label}…")
-
-    def update(what: str, done: int, total: int) -> None:
-        fraction = min(1.0, done / total) if total else 1.0
-        bar.progress(fraction, text=f"Reranking with {label}: {done} of {total} pairs scored")
+    update = _pair_progress(bar, label)
 
     try:
         second = _pipeline.rerank_second(
