@@ -24,7 +24,7 @@ from rankshift.config import (
 from rankshift.corpus import Collection, CollectionLoadError
 from rankshift.pipeline import FIRST_STAGES, PipelineSettings
 from rankshift.retrievers.hybrid import FUSIONS
-from rankshift.train import trained_models
+from rankshift.train import recommended_blend, trained_models
 from rankshift.views import (
     OTHER_RERANKER,
     collection_summary,
@@ -303,7 +303,24 @@ def render() -> AppContext:
             help="Text beyond this many tokens (query + document) is not seen by the reranker. "
             "Cost grows with it.",
         )
+        blend = st.slider(
+            "Blend in the first-stage score",
+            min_value=0.0,
+            max_value=1.0,
+            value=0.0,
+            step=0.1,
+            key="sidebar_blend",
+            disabled=not rerank_on,
+            help="0 audits the reranker alone. Above 0, the reranked order is by "
+            "(1 - blend) × z(reranker score) + blend × z(first-stage score) over the K "
+            "candidates: the first stage's knowledge kept in the final ranking.",
+        )
         if rerank_on:
+            suggested = recommended_blend(reranker.strip()) if reranker.strip() else None
+            if suggested:
+                st.caption(
+                    f"This model's training found blend {suggested:g} best on its validation queries."
+                )
             measured = st.session_state.get("inspect_ms_per_pair")
             st.caption(rerank_cost(k, max_length, measured if measured else None))
 
@@ -315,6 +332,7 @@ def render() -> AppContext:
         bi_encoder=bi_encoder.strip() or DEFAULT_BI_ENCODER,
         reranker=(reranker.strip() or DEFAULT_RERANKER) if rerank_on else None,
         max_length=max_length,
+        blend=float(blend) if rerank_on else 0.0,
         fusion=fusion,  # type: ignore[arg-type]
         fusion_weight=float(weight),
         rrf_k=int(rrf_k),

@@ -53,6 +53,15 @@ def test_parse_pipelines():
     assert [str(s) for s in parse_pipelines("all")] == [
         "bm25", "dense", "hybrid", "bm25>ce", "dense>ce", "hybrid>ce",
     ]  # fmt: skip
+    blended = parse_pipeline("hybrid(zscore,w=0.5)>ce(blend=0.3)")
+    assert (blended.rerank, blended.blend, str(blended)) == (
+        True, 0.3, "hybrid(zscore,w=0.5)>ce(blend=0.3)",
+    )  # fmt: skip
+    assert blended.first == parse_pipeline("hybrid(zscore,w=0.5)")
+    assert parse_pipeline("bm25>ce").blend is None
+    for bad in ("bm25>ce(blend=2)", "bm25>ce(w=0.3)", "bm25>ce(blend=x)", "bm25(blend=0.3)"):
+        with pytest.raises(ValueError):
+            parse_pipeline(bad)
     for bad in ("bm25(x)", "splade", "hybrid(rrf,w=0.3)", "hybrid(minmax,w=2)", "bm25>>ce", ""):
         with pytest.raises(ValueError):
             parse_pipelines(bad)
@@ -209,6 +218,22 @@ class CountingRetriever:
 
     def search_many(self, queries, k):
         return [self.search(q, k) for q in queries]
+
+
+def test_blended_pipelines_run_beside_the_pure_reranker(runner, pets):
+    batch = BatchRunner(runner.pipeline, "bm25>ce,bm25>ce(blend=1),bm25>ce(blend=0.5)")
+    queries = list(pets.queries_for("test").values())[:3]
+    result = batch.run(queries)
+    names = {spec: run.name for spec, run in result.runs.items()}
+    assert names["bm25>ce(blend=1)"].endswith(",blend=1)")
+    assert len(set(names.values())) == 4  # bm25, and three reranked runs apart
+    for q in result.query_ids:
+        first = [r.doc_id for r in result.runs["bm25"].rankings[q]]
+        pure = [r.doc_id for r in result.runs["bm25>ce"].rankings[q]]
+        # Weight 1 on the first stage gives its order back; the pure reranker's may differ.
+        assert [r.doc_id for r in result.runs["bm25>ce(blend=1)"].rankings[q]] == first
+        assert sorted(pure) == sorted(first)
+        assert result.runs["bm25>ce(blend=0.5)"].reranked_ok(q)
 
 
 def test_interrupted_batch_resumes_and_runs_only_the_remaining_queries(runner, pets, tmp_path):

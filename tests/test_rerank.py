@@ -325,3 +325,38 @@ def test_only_rankshift_own_heads_are_loaded_with_trust_remote_code(tmp_path: Pa
     )
     assert not needs_own_code(str(tmp_path / "missing"))
     assert not needs_own_code("cross-encoder/ms-marco-MiniLM-L-6-v2")
+
+
+def _z(values: list[float]) -> list[float]:
+    import statistics
+
+    mean, std = statistics.fmean(values), statistics.pstdev(values)
+    return [(v - mean) / std for v in values]
+
+
+def test_blend_mixes_the_first_stage_back_into_the_order(
+    tiny_cross_encoder_dir: Path, model: Any
+) -> None:
+    reranker = make(tiny_cross_encoder_dir, model)
+    pure, pure_info = rerank(reranker, QUERY, FIRST, DOCS, k=5)
+    half, info = rerank(reranker, QUERY, FIRST, DOCS, k=5, blend=0.5)
+    # The reranker's own scores are kept as they are; only the order and its scores change.
+    assert [(p.doc_id, p.score) for p in info.pairs] == [
+        (p.doc_id, p.score) for p in pure_info.pairs
+    ]
+    assert info.blend == 0.5 and half.params["blend"] == 0.5
+    assert half.name == pure.name + "(blend=0.5)"
+    # By hand: the mean of the two z-scored lists over the five candidates.
+    ids = [r.doc_id for r in FIRST.ranking[:5]]
+    ce = {p.doc_id: p.score for p in info.pairs}
+    z_ce = dict(zip(ids, _z([ce[d] for d in ids]), strict=True))
+    z_first = dict(zip(ids, _z([r.score for r in FIRST.ranking[:5]]), strict=True))
+    expected = {d: 0.5 * z_ce[d] + 0.5 * z_first[d] for d in ids}
+    assert [r.doc_id for r in half.ranking] == sorted(ids, key=lambda d: -expected[d])
+    for row in half.ranking:
+        assert row.score == pytest.approx(expected[row.doc_id], abs=1e-9)
+    # All the way to 1 is the first stage's order again.
+    full, _ = rerank(reranker, QUERY, FIRST, DOCS, k=5, blend=1.0)
+    assert [r.doc_id for r in full.ranking] == ids
+    with pytest.raises(ValueError, match="blend"):
+        rerank(reranker, QUERY, FIRST, DOCS, k=5, blend=1.5)

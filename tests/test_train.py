@@ -58,9 +58,29 @@ def test_tiny_run_saves_a_folder_that_loads_like_any_model_id(
     assert str(tiny_cross_encoder_dir) in card and "lambda" in card and "nDCG@10" in card
     record = json.loads((out / "rankshift_training.json").read_text())
     assert record["steps"] == 4
-    assert [m["name"].split(" ")[0] for m in record["validation"]][-1] == "trained"
+    names = [m["name"] for m in record["validation"]]
+    assert names[0].endswith("(first stage)") and "trained (k=5)" in names
     assert set(record["split"]["validation_query_ids"]) == set(result.split.eval)
     assert trained_models(tmp_path / "models") == [out]
+    # The blend weights tried on the validation queries, and the best of them.
+    grid = record["blend"]["ndcg10"]
+    assert list(grid) == [f"{w / 10:g}" for w in range(11)]
+    assert grid[f"{record['blend']['best']:g}"] == max(grid.values())
+    first_stage = record["validation"][0]
+    assert grid["1"] == pytest.approx(first_stage["ndcg10"])  # weight 1 is the first stage
+    assert "Blend" in card
+
+
+def test_a_bad_validation_stage_fails_before_training(
+    small_task, tiny_cross_encoder_dir: Path, tmp_path: Path
+) -> None:
+    coll, qrels, _ = small_task
+    config = tiny_train_config(tiny_cross_encoder_dir, rerank_input="hybrid(zscore,w=0.5)")
+    with pytest.raises(ValueError, match="hybrid"):
+        train_reranker(
+            coll, qrels, tmp_path / "m", config, retrievers={"bm25": BM25Retriever(coll)}
+        )
+    assert not (tmp_path / "m" / "checkpoints").exists()
 
 
 @requires_model

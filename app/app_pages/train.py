@@ -365,6 +365,11 @@ def _finished(state: jobs.JobState) -> None:
                 "Δ nDCG@10": st.column_config.NumberColumn(format="%+.4f"),
             },
         )
+    if result.blend is not None and result.blend.best > 0:
+        st.caption(
+            f"Mixing the first stage back in did best at blend {result.blend.best:g} on the "
+            "held-out queries: set “Blend in the first-stage score” in the sidebar to use it."
+        )
     in_use = ctx.settings.reranker is not None and jobs.job_key(
         ctx.settings.reranker
     ) == jobs.job_key(state.output_dir)

@@ -86,8 +86,20 @@ def _add_pipeline_options(p: argparse.ArgumentParser, with_rerank: bool = True) 
         return
     p.add_argument(
         "--reranker",
-        default=config.DEFAULT_RERANKER,
-        help=f"cross-encoder id or folder, or 'none' (default {config.DEFAULT_RERANKER})",
+        default=None,
+        help=(
+            f"cross-encoder id or folder, or 'none' (default $RANKSHIFT_RERANKER, else "
+            f"{config.DEFAULT_RERANKER} when it can be had, else the demo reranker if trained)"
+        ),
+    )
+    p.add_argument(
+        "--blend",
+        type=float,
+        default=0.0,
+        help=(
+            "weight of the first-stage score mixed into the reranked order, 0-1 (default 0: "
+            "the reranker alone); `rankshift train` reports the best weight on its validation"
+        ),
     )
     p.add_argument(
         "--rerank-input",
@@ -112,7 +124,7 @@ def _settings(args: argparse.Namespace) -> PipelineSettings:
     rerank_input = getattr(args, "rerank_input", None) or (
         "hybrid" if "hybrid" in stages else stages[0]
     )
-    reranker = getattr(args, "reranker", None)
+    reranker = chosen_reranker(args) if hasattr(args, "reranker") else None
     k = getattr(args, "k", config.DEFAULT_K)
     n = getattr(args, "n", config.DEFAULT_N)
     return PipelineSettings(
@@ -127,7 +139,18 @@ def _settings(args: argparse.Namespace) -> PipelineSettings:
         fusion_weight=args.weight,
         rrf_k=args.rrf_k,
         dense_index=args.dense_index,
+        blend=getattr(args, "blend", 0.0),
     )
+
+
+def chosen_reranker(args: argparse.Namespace) -> str | None:
+    """``--reranker`` as given (``none``: None), or the preferred one, saying why on stderr."""
+    if args.reranker is not None:
+        return None if args.reranker in ("", "none") else args.reranker
+    model, why = config.preferred_reranker()
+    if model != config.DEFAULT_RERANKER or "not available" in why:
+        print(f"Reranker: {model} ({why})", file=sys.stderr)
+    return model
 
 
 def _load(path: str) -> Collection:

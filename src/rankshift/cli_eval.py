@@ -104,8 +104,18 @@ def add_eval_commands(subparsers: Any) -> None:
     )
     p.add_argument(
         "--reranker",
-        default=config.DEFAULT_RERANKER,
-        help=f"cross-encoder id or folder (default {config.DEFAULT_RERANKER})",
+        default=None,
+        help=(
+            f"cross-encoder id or folder (default $RANKSHIFT_RERANKER, else "
+            f"{config.DEFAULT_RERANKER} when it can be had, else the demo reranker if trained)"
+        ),
+    )
+    p.add_argument(
+        "--blend",
+        type=float,
+        default=0.0,
+        help="weight of the first-stage score in '>ce' pipelines without their own blend= "
+        "(default 0: the reranker alone)",
     )
     p.add_argument(
         "-k",
@@ -273,6 +283,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     specs = parse_pipelines(args.pipelines)  # fail on a typo before loading anything
+    from rankshift.cli import chosen_reranker
+
     coll = _collection(args)
     qrels, source, _ = _qrels(args, coll, "test")
     queries = _query_set(coll, qrels, args)
@@ -282,12 +294,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         k=args.k,
         n=min(args.n, args.k),
         bi_encoder=args.bi_encoder,
-        reranker=None if args.reranker in ("", "none") else args.reranker,
+        reranker=chosen_reranker(args) if any(s.rerank for s in specs) else None,
         max_length=args.max_length,
         fusion=args.fusion,
         fusion_weight=args.weight,
         rrf_k=args.rrf_k,
         dense_index=args.dense_index,
+        blend=args.blend,
     )
     out = Path(args.out) if args.out else Path("rankshift-eval") / coll.name
     print(

@@ -71,7 +71,19 @@ def add_train_command(subparsers: Any) -> None:
     p.add_argument("--max-length", type=int, default=d.max_length)
     p.add_argument("--unjudged-negatives", type=int, default=d.unjudged_negatives)
     p.add_argument("--validation-fraction", type=float, default=d.validation_fraction)
-    p.add_argument("--rerank-k", type=int, default=d.rerank_k)
+    p.add_argument(
+        "--rerank-k",
+        type=int,
+        default=d.rerank_k,
+        help="validation reranks the top-K of --validation-stage (default %(default)s)",
+    )
+    p.add_argument(
+        "--validation-stage",
+        default=d.rerank_input,
+        help="first stage whose top-K validation reranks: bm25, dense, hybrid or a hybrid spec "
+        "such as 'hybrid(zscore,w=0.5)'; validate on the pipeline you will run (default "
+        "%(default)s)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--save-steps", type=int, default=d.save_steps)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -137,6 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         unjudged_negatives=args.unjudged_negatives,
         validation_fraction=args.validation_fraction,
         rerank_k=args.rerank_k,
+        rerank_input=args.validation_stage,
         seed=args.seed,
         save_steps=args.save_steps,
         device=args.device,

@@ -54,19 +54,22 @@ if TYPE_CHECKING:
 ALL_PIPELINES = "bm25,dense,hybrid,bm25>ce,dense>ce,hybrid>ce"
 """Every configured pipeline: each first stage, alone and reranked."""
 
-_SPEC = re.compile(r"^(?P<stage>[a-z0-9_]+)(?:\((?P<args>[^()]*)\))?(?P<ce>>ce)?$")
+_SPEC = re.compile(
+    r"^(?P<stage>[a-z0-9_]+)(?:\((?P<args>[^()]*)\))?(?P<ce>>ce(?:\((?P<ce_args>[^()]*)\))?)?$"
+)
 
 
 @dataclass(frozen=True)
 class PipelineSpec:
     """One pipeline of a batch, as written on the command line.
 
-    Grammar: ``stage[(args)][>ce]`` where ``stage`` is a key of
+    Grammar: ``stage[(args)][>ce[(blend=b)]]`` where ``stage`` is a key of
     :data:`~rankshift.pipeline.FIRST_STAGES`. Only ``hybrid`` takes arguments: the fusion
     method (a key of :data:`~rankshift.retrievers.hybrid.FUSIONS`), then ``k=`` (RRF's
     constant) or ``w=`` (the dense weight of ``minmax``/``zscore``), e.g. ``hybrid(rrf,k=60)``
-    or ``hybrid(minmax,w=0.3)>ce``. What is not given comes from the batch's
-    :class:`~rankshift.pipeline.PipelineSettings`.
+    or ``hybrid(minmax,w=0.3)>ce``. ``>ce(blend=0.4)`` mixes the first stage's score back
+    into the reranked order with weight 0.4 (see :func:`~rankshift.rerank.blend_scores`).
+    What is not given comes from the batch's :class:`~rankshift.pipeline.PipelineSettings`.
     """
 
     first_stage: str
@@ -74,6 +77,7 @@ class PipelineSpec:
     rrf_k: int | None = None
     weight: float | None = None
     rerank: bool = False
+    blend: float | None = None
 
     @property
     def stage_key(self) -> str:
@@ -91,7 +95,11 @@ class PipelineSpec:
         return PipelineSpec(self.first_stage, self.fusion, self.rrf_k, self.weight, False)
 
     def __str__(self) -> str:
-        return self.stage_key + (">ce" if self.rerank else "")
+        if not self.rerank:
+            return self.stage_key
+        return (
+            self.stage_key + ">ce" + (f"(blend={self.blend:g})" if self.blend is not None else "")
+        )
 
 
 def parse_pipeline(text: str) -> PipelineSpec:
@@ -132,7 +140,18 @@ def parse_pipeline(text: str) -> PipelineSpec:
                 ) from None
             except ValueError:
                 raise ValueError(f"bad value in {part!r} ({text!r})") from None
-    return PipelineSpec(stage, fusion, rrf_k, weight, bool(m["ce"]))
+    blend = None
+    if m["ce_args"] is not None:
+        key, _, value = m["ce_args"].partition("=")
+        if key != "blend":
+            raise ValueError(f"unknown argument {m['ce_args']!r} for >ce: it takes blend=")
+        try:
+            blend = float(value)
+            if not 0.0 <= blend <= 1.0:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"blend must be a number between 0 and 1 in {text!r}") from None
+    return PipelineSpec(stage, fusion, rrf_k, weight, bool(m["ce"]), blend)
 
 
 def parse_pipelines(text: str | Sequence[str | PipelineSpec]) -> list[PipelineSpec]:
@@ -452,7 +471,13 @@ class BatchRunner:
             return first
         s = self.settings
         model = self.reranker.model_id if self.reranker else (s.reranker or "none")
-        return f"{first}>ce({short_name(model)},len={s.max_length},k={s.k})"
+        blend = self.blend(spec)
+        extra = f",blend={blend:g}" if blend else ""
+        return f"{first}>ce({short_name(model)},len={s.max_length},k={s.k}{extra})"
+
+    def blend(self, spec: PipelineSpec) -> float:
+        """The spec's blend weight, or the settings' when the spec gives none."""
+        return spec.blend if spec.blend is not None else self.settings.blend
 
     def _identity(self, spec: PipelineSpec) -> dict[str, Any]:
         """Everything that decides a run's results: a checkpoint is only reused if it matches."""
@@ -475,6 +500,8 @@ class BatchRunner:
                 "revision": self.reranker.revision,
                 "max_length": self.reranker.max_length,
             }
+            if self.blend(spec):
+                ident["reranker"]["blend"] = self.blend(spec)
         return ident
 
     def _params(self, spec: PipelineSpec) -> dict[str, Any]:
@@ -643,6 +670,7 @@ class BatchRunner:
                 unavailable_message=self.pipeline.reranker_error,
                 model_id=s.reranker or "none",
                 timeout_s=s.rerank_timeout_s,
+                blend=self.blend(spec),
             )
             records[spec] = {
                 "query_id": query.query_id,

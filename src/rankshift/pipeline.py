@@ -87,6 +87,9 @@ class PipelineSettings:
     bm25_method: str = "lucene"
     dense_index: str = "flat"
     rerank_timeout_s: float | None = None
+    blend: float = 0.0
+    """Weight of the first-stage score in the reranked order (0: the reranker alone); see
+    :func:`rankshift.rerank.blend_scores`."""
 
     def __post_init__(self) -> None:
         unknown = [s for s in (*self.first_stages, self.rerank_input) if s not in FIRST_STAGES]
@@ -98,6 +101,8 @@ class PipelineSettings:
             raise ValueError("k and n must be at least 1")
         if self.n > self.k:
             raise ValueError(f"n ({self.n}) cannot exceed k ({self.k}): the reranker only sees k")
+        if not 0.0 <= self.blend <= 1.0:
+            raise ValueError(f"blend must be between 0 and 1, got {self.blend}")
 
     @property
     def needed_stages(self) -> list[str]:
@@ -272,6 +277,7 @@ class Pipeline:
             model_id=s.reranker or "none",
             progress=progress,
             timeout_s=s.rerank_timeout_s,
+            blend=s.blend,
         )
         stages = {**shown, "reranked": reranked_stage}
         audits = (
@@ -340,6 +346,7 @@ class Pipeline:
             model_id=model_id,
             progress=progress,
             timeout_s=s.rerank_timeout_s,
+            blend=s.blend,
         )
         shown = {k: result.stages[k] for k in result.first_stage_keys}
         audits = {k: audit(f, stage, s.n) for k, f in shown.items()} if info.reranked else {}

@@ -285,8 +285,14 @@ def rerank(
     model_id: str = DEFAULT_RERANKER,
     progress: ProgressFn | None = None,
     timeout_s: float | None = None,
+    blend: float = 0.0,
 ) -> tuple[StageResult, RerankInfo]:
     """Rerank the top-``k`` of ``candidates``; never raises for a model failure.
+
+    ``blend`` mixes the first stage back in: the reranked order is by
+    ``(1 - blend) * z(reranker score) + blend * z(first-stage score)`` over the ``k``
+    candidates (see :func:`blend_scores`); 0 is the reranker alone. The ranking's scores are
+    then the blended ones; :attr:`RerankInfo.pairs` keep the reranker's own scores.
 
     When the reranker is missing, fails or times out, the returned stage is the first stage's
     order, named ``... (not reranked)`` with ``params["reranked"] = False``, and the
@@ -316,6 +322,8 @@ def rerank(
         )
         return stage, info
 
+    if not 0.0 <= blend <= 1.0:
+        raise ValueError(f"blend must be in [0, 1], got {blend}")
     if reranker is None:
         return fallback(
             missing_status, unavailable_message or f"Reranker '{model_id}' is not loaded."
@@ -332,11 +340,14 @@ def rerank(
         )
     ms = (time.perf_counter() - start) * 1000
     first_rank = {r.doc_id: r.rank for r in pool}
-    order = sorted(pairs, key=lambda p: (-p.score, first_rank[p.doc_id], p.doc_id))
+    final = {p.doc_id: p.score for p in pairs}
+    if blend > 0:
+        final = blend_scores(pool, final, blend)
+    order = sorted(final, key=lambda d: (-final[d], first_rank[d], d))
     stage = StageResult(
-        name=f"{candidates.name}>{reranker.name}",
+        name=f"{candidates.name}>{reranker.name}" + (f"(blend={blend:g})" if blend else ""),
         kind="rerank",
-        ranking=[ScoredDoc(p.doc_id, i, p.score) for i, p in enumerate(order, 1)],
+        ranking=[ScoredDoc(d, i, final[d]) for i, d in enumerate(order, 1)],
         ms=ms,
         params={
             "reranked": True,
@@ -345,6 +356,7 @@ def rerank(
             "revision": reranker.revision,
             "max_length": reranker.max_length,
             "k": k,
+            "blend": blend,
         },
     )
     info = RerankInfo(
@@ -358,5 +370,26 @@ def rerank(
         scored_pairs=scored,
         cached_pairs=sum(p.cached for p in pairs),
         ms=ms,
+        blend=blend,
     )
     return stage, info
+
+
+def blend_scores(
+    first: Sequence[ScoredDoc], reranker_scores: dict[str, float], blend: float
+) -> dict[str, float]:
+    """``(1 - blend) * z(reranker) + blend * z(first stage)`` for the reranked documents.
+
+    Each list is z-scored over the candidates separately (CombSUM over z-scores, as
+    ``hybrid(zscore)`` fuses BM25 and dense), so neither scale dominates. Interpolating a
+    BERT reranker's score with the first stage's is a common way to keep what the first
+    stage knew (e.g. Yilmaz et al., "Cross-domain modeling of sentence-level evidence for
+    document retrieval", EMNLP 2019, with BM25). Choose the weight on held-out queries:
+    ``rankshift train`` reports the best one on its validation split.
+    """
+    from rankshift.retrievers.hybrid import weighted_fusion
+
+    ce = [ScoredDoc(d, i, s) for i, (d, s) in enumerate(reranker_scores.items(), 1)]
+    pool = [r for r in first if r.doc_id in reranker_scores]
+    fused = weighted_fusion(ce, pool, weight=blend, norm="zscore")
+    return {d: fused[d] for d in reranker_scores}

@@ -17,7 +17,9 @@ Recipe (see :class:`TrainConfig`):
   reranker is judged on. ``listnet``, ``mnrl`` (one positive against its hard negatives) and
   ``bce`` (pointwise binary cross-entropy) are there to compare.
 * **Validation.** A seeded share of the training queries is held out by query; the run reports
-  nDCG@10 and MRR@10 on them for the first stage alone, the base model and the trained model.
+  nDCG@10 and MRR@10 on them for the first stage alone, the base model and the trained model,
+  and the blend weight (the first stage's share of the reranked score, see
+  :func:`rankshift.rerank.blend_scores`) that does best on them.
 * **Checkpoints** every ``save_steps`` steps under ``<out>/checkpoints``; a run started again
   with the same output folder resumes from the last one.
 """
@@ -97,6 +99,8 @@ class TrainConfig:
     rerank_k: int = 30
     """Candidates the before/after evaluation reranks (top-K of ``rerank_input``)."""
     rerank_input: str = "hybrid"
+    """The first stage validation reranks: ``bm25``, ``dense``, ``hybrid`` (the default fusion)
+    or a hybrid spec such as ``hybrid(zscore,w=0.5)``: validate on the pipeline you deploy."""
     seed: int = 0
     save_steps: int = 50
     device: str | None = None
@@ -110,6 +114,18 @@ class StageMetrics:
     mrr10: float
 
 
+BLEND_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+"""Blend weights tried on the validation queries (0: the reranker alone, 1: the first stage)."""
+
+
+@dataclass(frozen=True)
+class BlendChoice:
+    """nDCG@10 on the validation queries at each blend weight, and the best weight."""
+
+    ndcg10: dict[float, float]
+    best: float
+
+
 @dataclass(frozen=True)
 class TrainResult:
     output_dir: str
@@ -120,6 +136,8 @@ class TrainResult:
     resumed_from_step: int
     train_seconds: float
     validation: list[StageMetrics] = field(default_factory=list)
+    blend: BlendChoice | None = None
+    """The blend weight that did best on the validation queries (None: no validation)."""
 
     def summary(self) -> str:
         lines = [
@@ -132,6 +150,11 @@ class TrainResult:
             lines.append(f"  held-out queries ({len(self.split.eval)}):   nDCG@10   MRR@10")
             for m in self.validation:
                 lines.append(f"    {m.name:<34s} {m.ndcg10:.4f}   {m.mrr10:.4f}")
+        if self.blend is not None and self.blend.best > 0:
+            lines.append(
+                f"  Blending the first stage back in helps on these queries: use --blend "
+                f"{self.blend.best:g} (or '>ce(blend={self.blend.best:g})' in rankshift eval)"
+            )
         return "\n".join(lines)
 
 
@@ -270,19 +293,27 @@ def validation_metrics(
     return StageMetrics(name, ev.mean["nDCG@10"], ev.mean["MRR@10"])
 
 
-def _rerank_with(model: Any, query: str, texts: Sequence[str], doc_ids: Sequence[str]) -> list[str]:
+def _score_with(
+    model: Any, query: str, texts: Sequence[str], doc_ids: Sequence[str]
+) -> dict[str, float]:
+    """The model's raw score (logit) of each document for ``query``."""
     import torch
 
     if not doc_ids:
-        return []
+        return {}
     scores = model.predict(
         [(query, t) for t in texts],
         batch_size=16,
         activation_fn=torch.nn.Identity(),
         show_progress_bar=False,
     )
-    order = sorted(range(len(doc_ids)), key=lambda i: (-float(scores[i]), i))
-    return [doc_ids[i] for i in order]
+    return {d: float(x) for d, x in zip(doc_ids, scores, strict=True)}
+
+
+def _order(scores: Mapping[str, float]) -> list[str]:
+    """Documents by score, best first; ties keep the given (first-stage) order."""
+    pos = {d: i for i, d in enumerate(scores)}
+    return sorted(scores, key=lambda d: (-scores[d], pos[d]))
 
 
 def train_reranker(
@@ -331,6 +362,8 @@ def train_reranker(
             collection, settings, cache_dir=cache, progress=progress
         ).retrievers
 
+    # Fail on a bad validation stage now, not after the training.
+    val_stage = validation_stage(retrievers, config.rerank_input)
     excluded = set(exclude_queries)
     usable = [q for q in qrels if q in collection.queries and q not in excluded]
     if not usable:
@@ -423,31 +456,58 @@ def train_reranker(
         # Stopped early (``stop``): the checkpoint is kept, the model folder is not written.
         return TrainResult(str(out), config, split, len(rows), steps, resumed_from, seconds)
 
-    validation = _validate(collection, qrels, split, retrievers, config, model, progress)
+    validation, blend = _validate(collection, qrels, split, val_stage, config, model, progress)
     model.save(str(out))
     result = TrainResult(
-        str(out), config, split, len(rows), steps, resumed_from, seconds, validation
+        str(out), config, split, len(rows), steps, resumed_from, seconds, validation, blend
     )
     write_model_card(out, collection, result, max_grade)
     return result
+
+
+def validation_stage(retrievers: Mapping[str, Any], spec: str) -> Any:
+    """The first stage named by ``spec`` (``bm25``, ``hybrid``, ``hybrid(zscore,w=0.5)``...).
+
+    A plain stage name that is not among ``retrievers`` falls back to the first of them (the
+    name of the stage used is in the validation table); a hybrid spec needs BM25 and dense.
+    """
+    if spec in retrievers:
+        return retrievers[spec]
+    if spec in ("bm25", "dense", "hybrid") and retrievers:
+        return next(iter(retrievers.values()))
+    from rankshift.evaluate import parse_pipeline
+    from rankshift.pipeline import PipelineSettings, make_hybrid
+
+    parsed = parse_pipeline(spec)
+    if parsed.rerank:
+        raise ValueError(f"the validation stage is a first stage, not a reranked one: {spec!r}")
+    if parsed.first_stage != "hybrid" or not {"bm25", "dense"} <= set(retrievers):
+        raise ValueError(f"no {spec!r} first stage among {', '.join(retrievers)}")
+    defaults = PipelineSettings(reranker=None)
+    settings = defaults.with_(
+        fusion=parsed.fusion or defaults.fusion,
+        rrf_k=parsed.rrf_k if parsed.rrf_k is not None else defaults.rrf_k,
+        fusion_weight=parsed.weight if parsed.weight is not None else defaults.fusion_weight,
+    )
+    return make_hybrid(retrievers["bm25"], retrievers["dense"], settings)
 
 
 def _validate(
     collection: Collection,
     qrels: Qrels,
     split: QuerySplit,
-    retrievers: Mapping[str, Any],
+    retriever: Any,
     config: TrainConfig,
     trained: Any,
     progress: ProgressFn | None,
-) -> list[StageMetrics]:
+) -> tuple[list[StageMetrics], BlendChoice | None]:
+    from rankshift.rerank import blend_scores
+
     if not split.eval:
-        return []
-    key = config.rerank_input if config.rerank_input in retrievers else next(iter(retrievers))
-    retriever = retrievers[key]
-    first: dict[str, list[str]] = {}
-    for q in split.eval:
-        first[q] = [r.doc_id for r in retriever.search(collection.queries[q].text, config.rerank_k)]
+        return [], None
+    first: dict[str, list[ScoredDoc]] = {
+        q: retriever.search(collection.queries[q].text, config.rerank_k) for q in split.eval
+    }
     eval_qrels = {q: qrels[q] for q in split.eval}
     metrics = [validation_metrics(f"{retriever.name} (first stage)", first, eval_qrels)]
     models: list[tuple[str, Any]] = []
@@ -455,16 +515,27 @@ def _validate(
     with suppress(Exception):
         models.append((f"base: {short_name(config.base_model)}", _load_base(config)))
     models.append(("trained", trained))
+    scores: dict[str, dict[str, float]] = {}
     for name, model in models:
-        ranked = {}
+        scores = {}
         for i, q in enumerate(split.eval, 1):
-            ids = first[q]
+            ids = [r.doc_id for r in first[q]]
             texts = [collection.documents[d].full_text for d in ids]
-            ranked[q] = _rerank_with(model, collection.queries[q].text, texts, ids)
+            scores[q] = _score_with(model, collection.queries[q].text, texts, ids)
             if progress:
                 progress(f"Validating {name}", i, len(split.eval))
+        ranked = {q: _order(scores[q]) for q in split.eval}
         metrics.append(validation_metrics(f"{name} (k={config.rerank_k})", ranked, eval_qrels))
-    return metrics
+    # ``scores`` are the trained model's now: try mixing the first stage back in.
+    grid = {}
+    for w in BLEND_GRID:
+        blended = {q: _order(blend_scores(first[q], scores[q], w)) for q in split.eval}
+        grid[w] = validation_metrics("", blended, eval_qrels).ndcg10
+    best = max(grid, key=lambda w: (round(grid[w], 6), -w))  # ties: the least blending
+    if best > 0:
+        blended = {q: _order(blend_scores(first[q], scores[q], best)) for q in split.eval}
+        metrics.append(validation_metrics(f"trained, blend={best:g}", blended, eval_qrels))
+    return metrics, BlendChoice(grid, best)
 
 
 def write_model_card(
@@ -488,10 +559,26 @@ def write_model_card(
         "train_seconds": round(result.train_seconds, 1),
         "max_grade": max_grade,
         "validation": [asdict(m) for m in result.validation],
+        "blend": (
+            {
+                "best": result.blend.best,
+                "ndcg10": {f"{w:g}": v for w, v in result.blend.ndcg10.items()},
+            }
+            if result.blend
+            else None
+        ),
     }
     (out / "rankshift_training.json").write_text(json.dumps(record, indent=2))
     table = "\n".join(f"| {m.name} | {m.ndcg10:.4f} | {m.mrr10:.4f} |" for m in result.validation)
     params = "\n".join(f"| `{k}` | `{v}` |" for k, v in asdict(cfg).items())
+    blend_note = ""
+    if result.blend is not None:
+        grid = ", ".join(f"{w:g}: {v:.4f}" for w, v in result.blend.ndcg10.items())
+        blend_note = (
+            f"\nBlend (the first stage's share of the reranked score, z-scores; nDCG@10 by "
+            f"weight): {grid}. Best: **{result.blend.best:g}**; use it with "
+            f"`--blend {result.blend.best:g}`.\n"
+        )
     own = resolve_head(cfg) == "cosine"
     load_args = ", trust_remote_code=True" if own else ""
     own_code = (
@@ -530,6 +617,7 @@ top {cfg.rerank_k} of `{cfg.rerank_input}`.
 | ranking | nDCG@10 | MRR@10 |
 |---|---|---|
 {table}
+{blend_note}
 
 ## Hyper-parameters
 
@@ -562,3 +650,16 @@ def trained_models(root: str | Path | None = None) -> list[Path]:
         if (p / "config.json").exists() and (p / "rankshift_training.json").exists()
     ]
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def recommended_blend(model: str | Path) -> float | None:
+    """The blend weight ``rankshift train`` found best on its validation queries for ``model``.
+
+    None when ``model`` is not a rankshift-trained folder or its record has no blend.
+    """
+    record = Path(model) / "rankshift_training.json"
+    try:
+        blend = json.loads(record.read_text()).get("blend") or {}
+        return float(blend["best"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -102,6 +102,8 @@ class RerankInfo:
     """Pairs the model actually scored in this call (the rest came from the cache)."""
     cached_pairs: int = 0
     ms: float = 0.0
+    blend: float = 0.0
+    """Weight of the first-stage score mixed into the reranked order (0: the reranker alone)."""
 
     @property
     def reranked(self) -> bool:

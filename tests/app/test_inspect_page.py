@@ -255,3 +255,17 @@ def test_a_second_reranker_gets_its_own_column(
     assert second["doc_id"].tolist() == [r.doc_id for r in library.stage.ranking[:n]]
     assert first["doc_id"].tolist() == [r.doc_id for r in expected.stages["reranked"].ranking[:n]]
     assert any("against the sidebar's reranker" in plain(c.value) for c in at.caption)
+
+
+def test_blend_slider_mixes_the_first_stage_back_in(make_app, tiny_cross_encoder_dir) -> None:
+    at = _search(make_app(tiny_cross_encoder_dir).run())
+    hybrid, reranked = _ranking_frames(at)[2:4]
+    assert at.session_state["sidebar_context"].settings.blend == 0.0
+    at.slider(key="sidebar_blend").set_value(1.0).run()
+    assert not at.exception
+    assert at.session_state["sidebar_context"].settings.blend == 1.0
+    hybrid_after, blended = _ranking_frames(at)[2:4]
+    # All the weight on the first stage: the reranked column is the hybrid's order again.
+    assert blended["doc_id"].tolist() == hybrid_after["doc_id"].tolist()
+    assert hybrid_after["doc_id"].tolist() == hybrid["doc_id"].tolist()
+    assert reranked["doc_id"].tolist() != hybrid["doc_id"].tolist()  # it was not, unblended
