@@ -221,7 +221,13 @@ class CountingRetriever:
 
 
 def test_blended_pipelines_run_beside_the_pure_reranker(runner, pets):
-    batch = BatchRunner(runner.pipeline, "bm25>ce,bm25>ce(blend=1),bm25>ce(blend=0.5)")
+    batch = BatchRunner(
+        runner.pipeline, "bm25>ce,bm25>ce(blend=1),bm25>ce(blend=0.5),bm25>ce(blend=0)"
+    )
+    # blend=0 is the reranker alone: the same run as bm25>ce, so it runs once.
+    assert [str(sp) for sp in batch.specs] == [
+        "bm25", "bm25>ce", "bm25>ce(blend=1)", "bm25>ce(blend=0.5)",
+    ]  # fmt: skip
     queries = list(pets.queries_for("test").values())[:3]
     result = batch.run(queries)
     names = {spec: run.name for spec, run in result.runs.items()}

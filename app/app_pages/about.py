@@ -51,6 +51,10 @@ with right:
 - **N** is the cut the audit measures: *dropped* and *promoted* are relative to the top-N.
 - **max_length** is the cross-encoder's window in tokens (query + title + text). Longer
   windows see more of each document and cost proportionally more.
+- **Blend** mixes the first stage back into the reranked order:
+  (1 − blend) × z(reranker score) + blend × z(first-stage score) over the K candidates.
+  0 (the default) shows the reranker alone, which is what an audit of the reranker needs; a
+  model trained here records the blend that did best on its held-out queries.
 - Defaults: bi-encoder `{DEFAULT_BI_ENCODER}`, cross-encoder `{DEFAULT_RERANKER}`. Both
   boxes accept any model id or a local model folder. A reranker that cannot load leaves the
   lists in first-stage order under a warning banner.
@@ -63,8 +67,9 @@ with right:
   **JSONL/CSV/TSV** corpus file, by path or by upload. Every line is validated; a bad file is
   rejected with its line number and the reason.
 - Environment: `RANKSHIFT_COLLECTION` (default collection path), `RANKSHIFT_RERANKER`
-  (default cross-encoder), `RANKSHIFT_CACHE` (indexes and pair scores), and the usual
-  `HF_HUB_CACHE` / `HF_HUB_OFFLINE` for models.
+  (default cross-encoder), `RANKSHIFT_CACHE` (indexes, pair scores, trained models),
+  `RANKSHIFT_JUDGMENTS` (the judgments database), and the usual `HF_HUB_CACHE` /
+  `HF_HUB_OFFLINE` for models.
 """
     )
     st.subheader("Safety", anchor=False)

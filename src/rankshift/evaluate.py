@@ -439,6 +439,9 @@ class BatchRunner:
         hybrid_depths = [r.depth for r in self.stages.values() if isinstance(r, HybridRetriever)]
         self.depth = max([s.k, *hybrid_depths])
         """How deep BM25 and dense retrieve (the fusion depth when a hybrid stage runs)."""
+        # Specs that name the same run (``>ce`` and ``>ce(blend=0)``) run once, as the first.
+        names: dict[str, PipelineSpec] = {}
+        self.specs = [sp for sp in self.specs if names.setdefault(self.run_name(sp), sp) is sp]
 
     @classmethod
     def from_settings(
