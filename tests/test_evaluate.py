@@ -240,6 +240,10 @@ def test_blended_pipelines_run_beside_the_pure_reranker(runner, pets):
         assert [r.doc_id for r in result.runs["bm25>ce(blend=1)"].rankings[q]] == first
         assert sorted(pure) == sorted(first)
         assert result.runs["bm25>ce(blend=0.5)"].reranked_ok(q)
+    report = build_report(result, pets.qrels["test"], collection=pets, n_resamples=200)
+    calibrated = {c.reranked: c.calibration is not None for c in report.comparisons}
+    # Blended scores are not the model's logits, so only the pure reranker is calibrated.
+    assert calibrated == {"bm25>ce": True, "bm25>ce(blend=1)": False, "bm25>ce(blend=0.5)": False}
 
 
 def test_interrupted_batch_resumes_and_runs_only_the_remaining_queries(runner, pets, tmp_path):

@@ -1480,6 +1480,8 @@ def build_report(
                 f"nDCG@10 {t.delta:+.4f} for {cost}."
             )
         ok_rankings = {q: run.rankings[q] for q in query_ids if run.reranked_ok(q)}
+        if run.params.get("reranker", {}).get("blend"):
+            ok_rankings = {}  # blended scores are not the model's logits: nothing to calibrate
         comparisons.append(
             Comparison(
                 first=run.first_stage or "",
