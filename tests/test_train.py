@@ -11,7 +11,7 @@ from support import BI_ENCODER, requires_model, tiny_train_config
 from rankshift.corpus import Collection
 from rankshift.rerank import CrossEncoderReranker, try_load_reranker
 from rankshift.retrievers.bm25 import BM25Retriever
-from rankshift.train import TrainConfig, interleave, train_reranker, trained_models
+from rankshift.train import ELAPSED_FILE, TrainConfig, interleave, train_reranker, trained_models
 from rankshift.types import Document, Query
 
 
@@ -128,6 +128,17 @@ def test_a_stopped_run_resumes_from_its_checkpoint(
     assert second.resumed_from_step == 2
     assert second.steps == 4
     assert (out / "model.safetensors").exists()
+    # Run again on the finished folder: nothing left to train, validation runs again, and the
+    # reported training time is still the whole run's, not this session's few milliseconds.
+    saved = json.loads((out / "checkpoints" / "checkpoint-4" / ELAPSED_FILE).read_text())
+    assert saved["train_seconds"] == pytest.approx(second.train_seconds, abs=0.5)
+    weights = (out / "model.safetensors").read_bytes()
+    third = train_reranker(
+        coll, qrels, out, cfg, retrievers={"bm25": bm25}, exclude_queries=test_ids
+    )
+    assert (third.resumed_from_step, third.steps) == (4, 4)
+    assert (out / "model.safetensors").read_bytes() == weights  # not one step more
+    assert third.train_seconds >= saved["train_seconds"]
 
 
 def test_judgments_without_known_queries_are_a_clear_error(

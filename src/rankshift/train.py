@@ -107,6 +107,10 @@ class TrainConfig:
     """``None``: CUDA when available, else CPU."""
 
 
+ELAPSED_FILE = "rankshift_elapsed.json"
+"""Kept in each checkpoint: the training seconds up to it, so resumed runs report the total."""
+
+
 @dataclass(frozen=True)
 class StageMetrics:
     name: str
@@ -411,6 +415,14 @@ def train_reranker(
     max_steps = config.max_steps or max(1, math.ceil(steps_per_epoch * config.epochs))
 
     class _Progress(TrainerCallback):  # type: ignore[misc]
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            # Training time so far, kept with the checkpoint so a resumed run reports it all.
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                elapsed = prior_seconds + time.perf_counter() - t0
+                (folder / ELAPSED_FILE).write_text(json.dumps({"train_seconds": elapsed}))
+            return control
+
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
             if progress:
                 progress("Training", state.global_step, max_steps)
@@ -445,13 +457,23 @@ def train_reranker(
         callbacks=[_Progress()],
     )
     last = _last_checkpoint(ckpt_dir) if resume else None
-    resumed_from = 0
+    resumed_from, prior_seconds = 0, 0.0
     if last is not None:
         resumed_from = json.loads((last / "trainer_state.json").read_text())["global_step"]
+        with suppress(OSError, ValueError, KeyError, TypeError):
+            prior_seconds = float(json.loads((last / ELAPSED_FILE).read_text())["train_seconds"])
     t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(last) if last else None)
-    seconds = time.perf_counter() - t0
-    steps = int(trainer.state.global_step)
+    if last is not None and resumed_from >= max_steps:
+        # A finished run started again (e.g. to validate on another stage): nothing is left to
+        # train (the trainer would take one more step when its last checkpoint is mid-epoch).
+        from rankshift.models import load_cross_encoder
+
+        model = load_cross_encoder(str(last), config.max_length, _device(config))
+        steps = resumed_from
+    else:
+        trainer.train(resume_from_checkpoint=str(last) if last else None)
+        steps = int(trainer.state.global_step)
+    seconds = prior_seconds + time.perf_counter() - t0
     if steps < max_steps:
         # Stopped early (``stop``): the checkpoint is kept, the model folder is not written.
         return TrainResult(str(out), config, split, len(rows), steps, resumed_from, seconds)
