@@ -84,6 +84,38 @@ def test_search_without_loadable_reranker_says_so_and_shows_first_stages(
 
 
 @requires_model
+def test_search_uses_the_demo_reranker_offline_and_blends_on_request(
+    animals_file: Path,
+    tmp_path: Path,
+    tiny_cross_encoder_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shutil
+
+    from rankshift.config import demo_reranker_dir
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("RANKSHIFT_RERANKER", raising=False)
+    monkeypatch.setenv("RANKSHIFT_CACHE", str(tmp_path / "own-cache"))  # this test's demo only
+    shutil.copytree(tiny_cross_encoder_dir, demo_reranker_dir())
+    args = ["search", str(animals_file), "which animal can fly", "-k", "4", "-n", "4",
+            "--cache-dir", str(tmp_path / "c"), "--json"]  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "using the demo reranker" in captured.err
+    result = json.loads(captured.out)
+    assert result["rerank"]["status"] == "ok"
+    assert result["rerank"]["model_id"] == str(demo_reranker_dir())
+    # --blend 1 puts all the weight on the first stage: the hybrid's order comes back.
+    assert main([*args, "--blend", "1"]) == 0
+    blended = json.loads(capsys.readouterr().out)
+    order = [r["doc_id"] for r in blended["stages"]["reranked"]["ranking"]]
+    assert order == [r["doc_id"] for r in blended["stages"]["hybrid"]["ranking"]]
+    assert blended["rerank"]["blend"] == 1.0
+
+
+@requires_model
 def test_search_with_reranker_folder_shows_shifts_and_json(
     animals_file: Path,
     tmp_path: Path,
