@@ -116,6 +116,8 @@ class StageMetrics:
     name: str
     ndcg10: float
     mrr10: float
+    kind: str = ""
+    """``first stage``, ``base``, ``trained`` or ``blended`` (see :func:`_validate`)."""
 
 
 BLEND_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
@@ -292,9 +294,10 @@ def validation_metrics(
     name: str,
     rankings: Mapping[str, Sequence[ScoredDoc] | Sequence[str]],
     qrels: Qrels,
+    kind: str = "",
 ) -> StageMetrics:
     ev = evaluate(qrels, rank_scored(rankings), ("nDCG@10", "MRR@10"), query_ids=list(rankings))
-    return StageMetrics(name, ev.mean["nDCG@10"], ev.mean["MRR@10"])
+    return StageMetrics(name, ev.mean["nDCG@10"], ev.mean["MRR@10"], kind)
 
 
 def _score_with(
@@ -531,14 +534,16 @@ def _validate(
         q: retriever.search(collection.queries[q].text, config.rerank_k) for q in split.eval
     }
     eval_qrels = {q: qrels[q] for q in split.eval}
-    metrics = [validation_metrics(f"{retriever.name} (first stage)", first, eval_qrels)]
-    models: list[tuple[str, Any]] = []
+    metrics = [
+        validation_metrics(f"{retriever.name} (first stage)", first, eval_qrels, "first stage")
+    ]
+    models: list[tuple[str, str, Any]] = []
     # The base is reported only when it loads as a cross-encoder again.
     with suppress(Exception):
-        models.append((f"base: {short_name(config.base_model)}", _load_base(config)))
-    models.append(("trained", trained))
+        models.append(("base", f"base: {short_name(config.base_model)}", _load_base(config)))
+    models.append(("trained", "trained", trained))
     scores: dict[str, dict[str, float]] = {}
-    for name, model in models:
+    for kind, name, model in models:
         scores = {}
         for i, q in enumerate(split.eval, 1):
             ids = [r.doc_id for r in first[q]]
@@ -547,7 +552,9 @@ def _validate(
             if progress:
                 progress(f"Validating {name}", i, len(split.eval))
         ranked = {q: _order(scores[q]) for q in split.eval}
-        metrics.append(validation_metrics(f"{name} (k={config.rerank_k})", ranked, eval_qrels))
+        metrics.append(
+            validation_metrics(f"{name} (k={config.rerank_k})", ranked, eval_qrels, kind)
+        )
     # ``scores`` are the trained model's now: try mixing the first stage back in.
     grid = {}
     for w in BLEND_GRID:
@@ -556,7 +563,9 @@ def _validate(
     best = max(grid, key=lambda w: (round(grid[w], 6), -w))  # ties: the least blending
     if best > 0:
         blended = {q: _order(blend_scores(first[q], scores[q], best)) for q in split.eval}
-        metrics.append(validation_metrics(f"trained, blend={best:g}", blended, eval_qrels))
+        metrics.append(
+            validation_metrics(f"trained, blend={best:g}", blended, eval_qrels, "blended")
+        )
     return metrics, BlendChoice(grid, best)
 
 

@@ -1284,7 +1284,8 @@ def reranker_option_label(
 def training_frame(result: TrainResult) -> pd.DataFrame:
     """The before/after table of a training run, one row per ranking of the held-out queries.
 
-    Columns: ``ranking`` (``first stage``, ``base`` or ``trained``), ``name`` (with its
+    Columns: ``ranking`` (``first stage``, ``base``, ``trained`` or ``blended``: the trained
+    model's score blended with the first stage's at the best weight), ``name`` (with its
     parameters, e.g. ``trained (k=30)``), ``nDCG@10``, ``MRR@10``, ``Δ nDCG@10`` (against the
     first stage). Empty when nothing was held out (or the run stopped before validation).
     """
@@ -1292,13 +1293,14 @@ def training_frame(result: TrainResult) -> pd.DataFrame:
     rows = result.validation
     if not rows:
         return pd.DataFrame(columns=columns)
-    # train._validate writes the first stage first and the trained model last; a base model
-    # sits between them when it loads as a cross-encoder again.
-    kinds = (
+    # Records written before rows had a kind: the first stage first, the trained model last,
+    # a base model between them when it loaded as a cross-encoder again.
+    positional = (
         ["first stage", *["base"] * (len(rows) - 2), "trained"]
         if len(rows) > 1
         else ["first stage"]
     )
+    kinds = [m.kind or k for m, k in zip(rows, positional, strict=True)]
     first = rows[0].ndcg10
     records = [
         {

@@ -443,6 +443,16 @@ def test_training_frame_and_caption() -> None:
     caption = views.training_caption(result)
     assert "3 training rows from 3 queries · 12 steps in 1.5 min (resumed at step 4)" in caption
     assert views.training_frame(replace(result, validation=[])).empty
+    # Rows that say what they are (new records) keep it, the blended row included.
+    tagged = replace(
+        result,
+        validation=[
+            StageMetrics("hybrid(zscore,w=0.5) (first stage)", 0.5, 0.4, "first stage"),
+            StageMetrics("trained (k=50)", 0.45, 0.5, "trained"),
+            StageMetrics("trained, blend=0.4", 0.6, 0.55, "blended"),
+        ],
+    )
+    assert views.training_frame(tagged)["ranking"].tolist() == ["first stage", "trained", "blended"]
 
 
 def test_job_progress_text() -> None:
