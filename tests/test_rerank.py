@@ -129,6 +129,7 @@ def test_revision_and_max_length_are_recorded(tiny_cross_encoder_dir: Path, mode
         "revision": info.revision,
         "max_length": MAX_LENGTH,
         "k": 3,
+        "blend": 0.0,
     }
 
 
