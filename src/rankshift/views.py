@@ -251,11 +251,16 @@ def ranking_stages(
 
 def ranking_labels(result: PipelineResult, second: SecondRerank | None = None) -> dict[str, str]:
     """Column headings by stage key: ``BM25``, ``Dense``, ``Hybrid``, ``Reranked``, and the
-    second reranker's short model name (marked ``(2nd)`` if it collides with another heading)."""
+    second reranker's short model name (marked ``(2nd)`` if it collides with another heading);
+    a reranked list blended with its first stage says so, e.g. ``Reranked (blend 0.5)``."""
     labels = {k: stage_label(k) for k in result.stages}
+    if result.rerank is not None and result.rerank.reranked and result.rerank.blend:
+        labels["reranked"] += f" (blend {result.rerank.blend:g})"
     if second is not None:
         label = second.label or "second reranker"
         labels[SECOND_KEY] = f"{label} (2nd)" if label in labels.values() else label
+        if second.info.reranked and second.info.blend:
+            labels[SECOND_KEY] += f" (blend {second.info.blend:g})"
     return labels
 
 

@@ -269,3 +269,7 @@ def test_blend_slider_mixes_the_first_stage_back_in(make_app, tiny_cross_encoder
     assert blended["doc_id"].tolist() == hybrid_after["doc_id"].tolist()
     assert hybrid_after["doc_id"].tolist() == hybrid["doc_id"].tolist()
     assert reranked["doc_id"].tolist() != hybrid["doc_id"].tolist()  # it was not, unblended
+    # The column says it is blended.
+    assert any(plain(m.value) == "**Reranked (blend 1)**" for m in at.markdown), [
+        m.value for m in at.markdown
+    ]
