@@ -278,13 +278,12 @@ def _progress() -> Any:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from rankshift.cli import chosen_reranker
     from rankshift.evaluate import BatchRunner, build_report, parse_pipelines, tradeoff
     from rankshift.pipeline import PipelineSettings
 
     t0 = time.perf_counter()
     specs = parse_pipelines(args.pipelines)  # fail on a typo before loading anything
-    from rankshift.cli import chosen_reranker
-
     coll = _collection(args)
     qrels, source, _ = _qrels(args, coll, "test")
     queries = _query_set(coll, qrels, args)
