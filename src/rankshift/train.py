@@ -632,7 +632,7 @@ base_model: {cfg.base_model}
 Trained on {record["created"]} by `rankshift train` from the judgments of the collection
 **{collection.name}** (fingerprint `{collection.fingerprint}`).
 
-- **Base model:** `{cfg.base_model}` (a fresh single-logit head when it was not a cross-encoder)
+- **Base model:** `{cfg.base_model}` (scored through the head below)
 - **Data:** {len(result.split.train)} training queries, {result.train_rows} rows; each query's
   judged documents plus its {cfg.unjudged_negatives} highest-ranked unjudged first-stage
   candidates as negatives (BM25, dense and hybrid rankings interleaved, top {cfg.candidate_depth})
