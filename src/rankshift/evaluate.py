@@ -89,6 +89,14 @@ class PipelineSpec:
             args.append(f"w={self.weight:g}")
         return f"{self.first_stage}({','.join(args)})" if args else self.first_stage
 
+    def settings(self, base: PipelineSettings) -> PipelineSettings:
+        """``base`` with this spec's fusion parameters (those it gives) in place."""
+        return base.with_(
+            fusion=self.fusion or base.fusion,
+            rrf_k=self.rrf_k if self.rrf_k is not None else base.rrf_k,
+            fusion_weight=self.weight if self.weight is not None else base.fusion_weight,
+        )
+
     @property
     def first(self) -> PipelineSpec:
         """The same pipeline without the reranker."""
@@ -424,13 +432,8 @@ class BatchRunner:
                 missing = [k for k in ("bm25", "dense") if k not in pipeline.retrievers]
                 if missing:
                     raise ValueError(f"hybrid needs the {' and '.join(missing)} retriever")
-                hs = s.with_(
-                    fusion=spec.fusion or s.fusion,
-                    rrf_k=spec.rrf_k if spec.rrf_k is not None else s.rrf_k,
-                    fusion_weight=spec.weight if spec.weight is not None else s.fusion_weight,
-                )
                 self.stages[spec.stage_key] = make_hybrid(
-                    pipeline.retrievers["bm25"], pipeline.retrievers["dense"], hs
+                    pipeline.retrievers["bm25"], pipeline.retrievers["dense"], spec.settings(s)
                 )
             elif spec.first_stage in pipeline.retrievers:
                 self.stages[spec.stage_key] = pipeline.retrievers[spec.first_stage]

@@ -508,12 +508,7 @@ def validation_stage(retrievers: Mapping[str, Any], spec: str) -> Any:
         raise ValueError(f"the validation stage is a first stage, not a reranked one: {spec!r}")
     if parsed.first_stage != "hybrid" or not {"bm25", "dense"} <= set(retrievers):
         raise ValueError(f"no {spec!r} first stage among {', '.join(retrievers)}")
-    defaults = PipelineSettings(reranker=None)
-    settings = defaults.with_(
-        fusion=parsed.fusion or defaults.fusion,
-        rrf_k=parsed.rrf_k if parsed.rrf_k is not None else defaults.rrf_k,
-        fusion_weight=parsed.weight if parsed.weight is not None else defaults.fusion_weight,
-    )
+    settings = parsed.settings(PipelineSettings(reranker=None))
     return make_hybrid(retrievers["bm25"], retrievers["dense"], settings)
 
 
