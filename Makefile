@@ -43,7 +43,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 bench: install
-	$(PY) -m rankshift.bench
+	$(PY) benchmarks/bench.py
 
 # Train the demo's reranker from its training split (the default Hub reranker cannot be
 # downloaded on an offline machine); `make run` picks it up when it exists. Validation reranks
@@ -68,7 +68,7 @@ bench-quality: install
 	$(VENV)/bin/rankshift train $(SCIFACT) --split train --exclude-split test $(SCIFACT_TRAIN) \
 		--validation-stage '$(SCIFACT_FIRST)' --rerank-k 50 --out $(SCIFACT_MODEL)
 	model=$(SCIFACT_MODEL); \
-	blend=$$($(PY) -c "import sys; from rankshift.train import recommended_blend; print(recommended_blend(sys.argv[1]) or 0)" $$model); \
+	blend=$$($(PY) -c "import sys; from rankshift.training.train import recommended_blend; print(recommended_blend(sys.argv[1]) or 0)" $$model); \
 	$(VENV)/bin/rankshift eval $(SCIFACT) --split test -k 50 --out $(SCIFACT_OUT) --reranker $$model \
 		--pipelines "bm25,dense,hybrid(rrf),$(SCIFACT_FIRST),$(SCIFACT_FIRST)>ce,$(SCIFACT_FIRST)>ce(blend=$$blend)"
 

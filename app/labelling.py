@@ -18,9 +18,9 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from rankshift.config import judgments_path
-from rankshift.judging import clean_annotator
 from rankshift.judgments import JudgmentStore, JudgmentStoreError
-from rankshift.views import escape_markdown
+from rankshift.judgments.queue import clean_annotator
+from rankshift.present import escape_markdown
 
 NAME_KEY = "judge_annotator"
 NAME_INPUT_KEY = "judge_name_input"

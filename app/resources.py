@@ -25,11 +25,11 @@ import streamlit as st
 
 from rankshift.config import cache_dir
 from rankshift.corpus import Collection, CollectionLoadError, load_collection
-from rankshift.jobs import JobRegistry
 from rankshift.models import ModelUnavailable, short_name
 from rankshift.pipeline import Pipeline, PipelineSettings, SecondRerank, make_hybrid
+from rankshift.present import PAIRS_PER_SECOND_AT_256
+from rankshift.training.jobs import JobRegistry
 from rankshift.types import PipelineResult, Query
-from rankshift.views import PAIRS_PER_SECOND_AT_256
 
 UPLOAD_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".tsv")
 

@@ -23,9 +23,7 @@ from rankshift.config import (
 )
 from rankshift.corpus import Collection, CollectionLoadError
 from rankshift.pipeline import FIRST_STAGES, PipelineSettings
-from rankshift.retrievers.hybrid import FUSIONS
-from rankshift.train import recommended_blend, trained_models
-from rankshift.views import (
+from rankshift.present import (
     OTHER_RERANKER,
     collection_summary,
     escape_markdown,
@@ -34,6 +32,8 @@ from rankshift.views import (
     reranker_options,
     stage_label,
 )
+from rankshift.retrievers.hybrid import FUSIONS
+from rankshift.training.train import recommended_blend, trained_models
 
 APP_K = 30
 """The app's default K: 30 pairs rerank in about three seconds on a 2-core CPU at 256 tokens.

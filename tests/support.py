@@ -15,7 +15,7 @@ import pytest
 from rankshift.types import Document
 
 if TYPE_CHECKING:
-    from rankshift.train import TrainConfig
+    from rankshift.training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_HUB = (ROOT.parent / "shared" / "hf" / "hub").resolve()
@@ -48,7 +48,7 @@ ANIMALS = [
 
 def tiny_train_config(base: Path, **changes: object) -> TrainConfig:
     """A training run of a few steps on a handful of queries: plumbing, not quality."""
-    from rankshift.train import TrainConfig
+    from rankshift.training.train import TrainConfig
 
     defaults: dict[str, object] = dict(
         base_model=str(base),

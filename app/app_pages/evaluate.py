@@ -18,11 +18,12 @@ import resources
 import sidebar
 import streamlit as st
 
-from rankshift import evaluate, plots, views
+from rankshift import evaluation as evaluate
+from rankshift import present as views
 from rankshift.config import cache_dir, judgments_path
+from rankshift.evaluation.metrics import MEASURE_HELP
 from rankshift.judgments import Aggregate
-from rankshift.metrics import MEASURE_HELP
-from rankshift.views import escape_markdown, pipeline_label
+from rankshift.present import escape_markdown, pipeline_label, plots
 
 INSPECT_PAGE = "app_pages/inspect.py"
 # The query-set option for the judgments store (the others are "split:<name>"). No bare

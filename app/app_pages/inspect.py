@@ -9,9 +9,10 @@ import resources
 import sidebar
 import streamlit as st
 
-from rankshift import judging, plots, views
+from rankshift import present as views
+from rankshift.judgments import queue as judging
 from rankshift.pipeline import SECOND_KEY
-from rankshift.views import escape_markdown, stage_label
+from rankshift.present import escape_markdown, plots, stage_label
 
 TRAIN_PAGE = "app_pages/train.py"
 

@@ -1,6 +1,6 @@
 """Judge: label the documents of a query's pool, one at a time or as a list.
 
-The pool is every first stage's top-K and the reranked top-N (``rankshift.judging``). In
+The pool is every first stage's top-K and the reranked top-N (``rankshift.judgments.queue``). In
 blind mode (the default) the pool is shown shuffled, with no ranks, scores or stage names.
 Every label is written in a button callback, with the version that was on screen, so an edit
 made elsewhere in the meantime is refused instead of overwritten.
@@ -15,7 +15,7 @@ import resources
 import sidebar
 import streamlit as st
 
-from rankshift import judging, views
+from rankshift import present as views
 from rankshift.judgments import (
     DEFAULT_SCALE,
     SKIP,
@@ -24,7 +24,8 @@ from rankshift.judgments import (
     StaleEditError,
     grade_name,
 )
-from rankshift.views import escape_markdown
+from rankshift.judgments import queue as judging
+from rankshift.present import escape_markdown
 
 SCALE = DEFAULT_SCALE
 CHOICES: list[int | str] = [*SCALE.grades, SKIP]

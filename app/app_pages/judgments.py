@@ -6,9 +6,9 @@ import labelling
 import sidebar
 import streamlit as st
 
-from rankshift import judging
 from rankshift.judgments import DEFAULT_SCALE, SKIP, judgments_frame
-from rankshift.views import escape_markdown
+from rankshift.judgments import queue as judging
+from rankshift.present import escape_markdown
 
 SCALE = DEFAULT_SCALE
 TABLE_KEY = "judgments_table"

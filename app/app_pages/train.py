@@ -18,11 +18,13 @@ import resources
 import sidebar
 import streamlit as st
 
-from rankshift import evaluate, jobs, views
+from rankshift import evaluation as evaluate
+from rankshift import present as views
 from rankshift.config import DEFAULT_BI_ENCODER, cache_dir, judgments_path
 from rankshift.pipeline import FIRST_STAGES
-from rankshift.train import HEADS, LOSSES, TrainConfig, default_output_dir
-from rankshift.views import escape_markdown
+from rankshift.present import escape_markdown
+from rankshift.training import jobs
+from rankshift.training.train import HEADS, LOSSES, TrainConfig, default_output_dir
 
 INSPECT_PAGE = "app_pages/inspect.py"
 POLL_SECONDS = 1.0

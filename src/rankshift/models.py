@@ -88,8 +88,9 @@ def load_sentence_transformer(model_id: str, device: str | None = None) -> Any:
         raise ModelUnavailable(model_id, "bi-encoder", e) from e
 
 
-OWN_MODULES = "rankshift.heads."
-"""Module classes that rankshift itself defines (see :mod:`rankshift.heads`)."""
+OWN_MODULES = ("rankshift.rerank.heads.", "rankshift.heads.")
+"""Module classes that rankshift itself defines (see :mod:`rankshift.rerank.heads`); folders
+trained before the package layout moved name ``rankshift.heads.<Name>``."""
 
 
 def needs_own_code(model_id: str) -> bool:
@@ -108,7 +109,7 @@ def needs_own_code(model_id: str) -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     own = [t for t in types if t.startswith(OWN_MODULES)]
-    foreign = [t for t in types if not t.startswith(("sentence_transformers.", OWN_MODULES))]
+    foreign = [t for t in types if not t.startswith(("sentence_transformers.", *OWN_MODULES))]
     return bool(own) and not foreign
 
 

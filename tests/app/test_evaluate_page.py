@@ -1,8 +1,8 @@
 """AppTest: the Evaluate page, driven through its widgets, checked against the library.
 
 The numbers on the page must be the library's: the same runs, built here with the library
-alone (fresh indexes, its own reranker), evaluated with :mod:`rankshift.metrics` and reported
-with :func:`rankshift.evaluate.build_report`.
+alone (fresh indexes, its own reranker), evaluated with :mod:`rankshift.evaluation.metrics` and reported
+with :func:`rankshift.evaluation.build_report`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from inspector_fixture import QUERIES, plain
 
 from rankshift import load_collection
-from rankshift.evaluate import BatchRunner, build_report, select_queries
-from rankshift.metrics import evaluate
+from rankshift.evaluation import BatchRunner, build_report, select_queries
+from rankshift.evaluation.metrics import evaluate
 
 PAGE = "app_pages/evaluate.py"
 

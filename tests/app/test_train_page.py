@@ -14,7 +14,7 @@ import pytest
 from inspector_fixture import plain
 
 from rankshift.judgments import JudgmentStore
-from rankshift.views import OTHER_RERANKER
+from rankshift.present import OTHER_RERANKER
 
 PAGE = "app_pages/train.py"
 TIMEOUT = 300
