@@ -273,7 +273,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    app = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
+    app = Path(__file__).resolve().parents[3] / "app" / "streamlit_app.py"
     if not app.exists():
         print(f"rankshift: the app is not in this installation ({app} is missing)", file=sys.stderr)
         return 2
