@@ -100,8 +100,6 @@ def test_parity_with_rank_bm25_inline() -> None:
 
 
 def test_parity_with_rank_bm25_on_the_demo_collection(request: pytest.FixtureRequest) -> None:
-    if not (ROOT / "data" / "demo" / "corpus.jsonl").exists():
-        pytest.skip("data/demo is not there yet")
     demo: Collection = request.getfixturevalue("demo_collection")
     queries = [q.text for q in demo.queries.values()]
     assert len(queries) >= 10
@@ -181,3 +179,23 @@ def test_same_documents_in_another_order_map_to_the_right_ids(
     assert reordered.fingerprint == animals.fingerprint
     results = BM25Retriever(reordered, cache_dir=tmp_path).search("which animal can fly", 10)
     assert results[0].doc_id == "bird"
+
+
+def tied_collection() -> Collection:
+    """120 documents with the same text, stored so that the smallest ids come last."""
+    ids = [f"t{i:03d}" for i in range(120)][::-1]
+    return collection_from_documents(
+        [
+            Document("best", "the cat sat on the cat mat with a cat"),
+            *(Document(d, "a cat sat") for d in ids),
+        ]
+    )
+
+
+def test_a_tie_at_the_cut_is_broken_on_doc_id_over_every_tied_document() -> None:
+    """A fixed window past k (k + 50) cut a 120-document tie wherever the partition left it."""
+    bm25 = BM25Retriever(tied_collection())
+    hits = bm25.search("cat", 4)
+    assert [h.doc_id for h in hits] == ["best", "t000", "t001", "t002"]
+    assert hits[1].score == hits[3].score
+    assert [h.doc_id for h in bm25.search_many(["cat"], 2)[0]] == ["best", "t000"]

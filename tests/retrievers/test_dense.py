@@ -102,3 +102,13 @@ def test_animals_dense(animals: Collection, bi_encoder: Any) -> None:
     alone = dense.search("swimming in the sea", 2)
     assert [(r.doc_id, r.rank) for r in batch[1]] == [(r.doc_id, r.rank) for r in alone]
     assert [r.score for r in batch[1]] == pytest.approx([r.score for r in alone], abs=1e-5)
+
+
+def test_a_tie_at_the_cut_is_broken_on_doc_id_over_every_tied_document(bi_encoder: Any) -> None:
+    """Identical texts embed identically; FAISS's first k + 20 neighbours hold only some of them."""
+    ids = [f"t{i:03d}" for i in range(120)][::-1]  # the smallest ids are stored last
+    tied = collection_from_documents([Document(d, "a cat sat on the mat") for d in ids])
+    dense = DenseRetriever(tied, MODEL_ID, model=bi_encoder)
+    hits = dense.search("a cat sat on the mat", 3)
+    assert [h.doc_id for h in hits] == ["t000", "t001", "t002"]
+    assert hits[0].score == hits[2].score

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import pytest
 
 from rankshift.retrievers.base import top_k
-from rankshift.retrievers.hybrid import HybridRetriever, normalise, rrf, weighted_fusion
+from rankshift.retrievers.fusion import normalise, rrf, weighted_fusion
+from rankshift.retrievers.hybrid import HybridRetriever
 from rankshift.types import ScoredDoc
 
 

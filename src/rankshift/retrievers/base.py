@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from rankshift.types import ScoredDoc
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ProgressFn = Callable[[str, int, int], None]
 """``progress(label, done, total)``: called while indexes build and models score."""
@@ -32,3 +35,35 @@ def top_k(scored: Iterable[tuple[str, float]], k: int) -> list[ScoredDoc]:
     """Sort by score (descending), break ties on ``doc_id`` so every run is deterministic."""
     ordered = sorted(scored, key=lambda x: (-x[1], x[0]))[:k]
     return [ScoredDoc(doc_id=d, rank=i, score=float(s)) for i, (d, s) in enumerate(ordered, 1)]
+
+
+def top_k_of_array(
+    scores: np.ndarray, doc_ids: Sequence[str], k: int, min_score: float | None = None
+) -> list[ScoredDoc]:
+    """:func:`top_k` over a whole score array without sorting all of it.
+
+    A partition finds the ``k``-th best score; every document scoring at least that much is
+    kept, so a tie at the cut is broken on ``doc_id`` over all tied documents (a fixed window
+    past ``k`` could cut a tie arbitrarily).
+
+    Args:
+        scores: one score per document, in ``doc_ids`` order.
+        doc_ids: the documents' ids.
+        k: how many to return.
+        min_score: documents scoring at or below this are never returned (BM25 leaves out
+            documents that share no term with the query).
+    """
+    import numpy as np
+
+    n = len(scores)
+    if n == 0 or k <= 0:
+        return []
+    if k < n:
+        kth = float(np.partition(scores, n - k)[n - k])
+        idx = np.flatnonzero(scores >= kth)
+    else:
+        idx = np.arange(n)
+    return top_k(
+        ((doc_ids[i], float(scores[i])) for i in idx if min_score is None or scores[i] > min_score),
+        k,
+    )

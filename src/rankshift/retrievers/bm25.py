@@ -13,7 +13,7 @@ import numpy as np
 
 from rankshift._lazy import require
 from rankshift.corpus import Collection
-from rankshift.retrievers.base import ProgressFn, top_k
+from rankshift.retrievers.base import ProgressFn, top_k_of_array
 from rankshift.types import ScoredDoc
 
 BM25Method = Literal["lucene", "robertson", "atire", "bm25l", "bm25+"]
@@ -113,13 +113,4 @@ class BM25Retriever:
 
     def search_many(self, queries: Sequence[str], k: int) -> list[list[ScoredDoc]]:
         """Top-``k`` per query. Documents sharing no term with the query are not returned."""
-        out: list[list[ScoredDoc]] = []
-        for q in queries:
-            s = self.scores(q)
-            if k < len(s):
-                # Take a generous slice so ties at the k-th score are broken on doc_id.
-                idx = np.argpartition(-s, min(k + 50, len(s) - 1))[: k + 50]
-            else:
-                idx = np.arange(len(s))
-            out.append(top_k(((self.doc_ids[i], float(s[i])) for i in idx if s[i] > 0), k))
-        return out
+        return [top_k_of_array(self.scores(q), self.doc_ids, k, min_score=0.0) for q in queries]

@@ -133,12 +133,25 @@ class DenseRetriever:
         if not queries:
             return []
         q = self.encode(queries)
-        depth = min(k + 20, len(self.doc_ids))  # a little extra so ties break on doc_id
-        scores, idx = self.index.search(q, depth)
-        return [
-            top_k(
-                ((self.doc_ids[i], float(s)) for i, s in zip(row_i, row_s, strict=True) if i >= 0),
-                k,
-            )
-            for row_i, row_s in zip(idx, scores, strict=True)
-        ]
+        return [self._search_one(row[None, :], k) for row in q]
+
+    def _search_one(self, q: np.ndarray, k: int) -> list[ScoredDoc]:
+        """Top-``k`` for one encoded query, with every document tied at the ``k``-th score.
+
+        FAISS returns a fixed number of neighbours; when the last one still ties the ``k``-th
+        score, more documents may share it, so the search is widened until the tie ends (or
+        the collection does) and the tie is broken on ``doc_id`` like every other ranking.
+        """
+        n = len(self.doc_ids)
+        if k <= 0 or n == 0:
+            return []
+        depth = min(k + 20, n)
+        while True:
+            scores, idx = self.index.search(q, depth)
+            row_s, row_i = scores[0], idx[0]
+            found = [
+                (self.doc_ids[i], float(s)) for i, s in zip(row_i, row_s, strict=True) if i >= 0
+            ]
+            if depth >= n or len(found) <= k or found[-1][1] < found[k - 1][1]:
+                return top_k(found, k)
+            depth = min(depth * 2, n)
