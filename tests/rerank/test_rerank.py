@@ -361,3 +361,24 @@ def test_blend_mixes_the_first_stage_back_into_the_order(
     assert [r.doc_id for r in full.ranking] == ids
     with pytest.raises(ValueError, match="blend"):
         rerank(reranker, QUERY, FIRST, DOCS, k=5, blend=1.5)
+
+
+def test_a_candidate_missing_from_the_collection_is_a_clear_error_not_a_reranker_failure(
+    tiny_cross_encoder_dir: Path, model: Any
+) -> None:
+    """Candidates from another corpus version must not read as "the reranker failed"."""
+    from rankshift.rerank import UnknownDocumentError
+
+    stray = StageResult(
+        name=FIRST.name,
+        kind="first_stage",
+        ranking=[*FIRST.ranking[:2], ScoredDoc("gone", 3, 1.0)],
+        ms=1.0,
+    )
+    with pytest.raises(UnknownDocumentError) as err:
+        rerank(make(tiny_cross_encoder_dir, model), QUERY, stray, DOCS, k=3)
+    assert err.value.doc_ids == ["gone"]
+    assert "'gone'" in str(err.value) and "not in the collection" in str(err.value)
+    # Turned off, the reranker reads no document: the first stage's order is shown as before.
+    stage, info = rerank(None, QUERY, stray, DOCS, k=3, missing_status="skipped")
+    assert info.status == "skipped" and [r.doc_id for r in stage.ranking] == ["a", "b", "gone"]
