@@ -112,7 +112,7 @@ def training_set(
 ) -> TrainingSet:
     """Merge qrels splits of ``collection`` and stored labels, as ``rankshift train`` does.
 
-    Splits are merged with :func:`rankshift.cli.train.gather_qrels`; stored labels come last and
+    Splits are merged with :func:`rankshift.training.sources.gather_qrels`; stored labels come last and
     win for the same pair (the CLI reads the database last for the same reason: a person's
     label is newer than the qrels file).
 
@@ -127,7 +127,7 @@ def training_set(
     Raises:
         ValueError: a split the collection does not have.
     """
-    from rankshift.cli.train import gather_qrels
+    from rankshift.training.sources import gather_qrels
 
     qrels, sources = gather_qrels(collection, [], list(splits))
     if stored:
