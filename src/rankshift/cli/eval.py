@@ -272,13 +272,13 @@ def _query_set(coll: Collection, qrels: Qrels, args: argparse.Namespace) -> dict
 
 
 def _progress() -> Any:
-    from rankshift.cli import _tqdm_progress
+    from rankshift.cli.options import tqdm_progress
 
-    return _tqdm_progress()
+    return tqdm_progress()
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rankshift.cli import chosen_reranker
+    from rankshift.cli.options import chosen_reranker
     from rankshift.evaluation import BatchRunner, build_report, parse_pipelines, tradeoff
     from rankshift.pipeline import PipelineSettings
 

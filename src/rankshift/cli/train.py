@@ -89,7 +89,7 @@ def add_train_command(subparsers: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rankshift.cli import _tqdm_progress
+    from rankshift.cli.options import tqdm_progress
     from rankshift.corpus import load_collection
     from rankshift.training.sources import gather_qrels
     from rankshift.training.train import TrainConfig, train_reranker
@@ -130,7 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.out,
         cfg,
         cache=args.cache_dir or config.cache_dir(),
-        progress=_tqdm_progress(),
+        progress=tqdm_progress(),
         resume=not args.no_resume,
         exclude_queries=sorted(exclude),
     )

@@ -1,0 +1,176 @@
+"""What the commands share: the collection and pipeline options, the reranker default, progress.
+
+One home for them, so ``search``, ``index``, ``eval``, ``export-training`` and ``train`` take the
+same flags with the same defaults and show progress the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from rankshift import config
+from rankshift.pipeline import FIRST_STAGES, PipelineSettings
+from rankshift.retrievers.hybrid import FUSIONS
+
+
+def quiet_libraries() -> None:
+    # Model libraries log load reports and offline-mode notices at INFO/WARNING; on the command
+    # line they bury the one line the user needs.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    for name in ("sentence_transformers", "transformers", "huggingface_hub", "bm25s"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        # Both libraries reset their own loggers when imported, so set them through their API.
+        from huggingface_hub.utils import logging as hub_logging
+        from transformers.utils import logging as tf_logging
+
+        hub_logging.set_verbosity_error()
+        tf_logging.set_verbosity_error()
+        tf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def first_stages_arg(value: str) -> tuple[str, ...]:
+    stages = tuple(s.strip() for s in value.split(",") if s.strip())
+    unknown = [s for s in stages if s not in FIRST_STAGES]
+    if unknown or not stages:
+        raise argparse.ArgumentTypeError(
+            f"unknown first stage {unknown[0] if unknown else value!r}; choose from {', '.join(FIRST_STAGES)}"
+        )
+    return stages
+
+
+def add_collection(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "collection",
+        help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/) or a .jsonl/.csv/.tsv corpus file",
+    )
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where indexes and pair scores are kept (default $RANKSHIFT_CACHE or ~/.cache/rankshift)",
+    )
+
+
+def add_pipeline_options(p: argparse.ArgumentParser, with_rerank: bool = True) -> None:
+    p.add_argument(
+        "--stages",
+        type=first_stages_arg,
+        default=("bm25", "dense", "hybrid"),
+        help="comma-separated first stages to run: bm25, dense, hybrid (default: all three)",
+    )
+    p.add_argument(
+        "--bi-encoder",
+        default=config.DEFAULT_BI_ENCODER,
+        help=f"bi-encoder id or folder (default {config.DEFAULT_BI_ENCODER})",
+    )
+    p.add_argument("--dense-index", choices=["flat", "hnsw"], default="flat")
+    p.add_argument("--fusion", choices=list(FUSIONS), default="rrf", help="hybrid fusion method")
+    p.add_argument(
+        "--weight",
+        type=float,
+        default=config.DEFAULT_FUSION_WEIGHT,
+        help="dense weight for minmax/zscore fusion (0 = BM25 only, 1 = dense only)",
+    )
+    p.add_argument("--rrf-k", type=int, default=config.DEFAULT_RRF_K)
+    if not with_rerank:
+        return
+    p.add_argument(
+        "--reranker",
+        default=None,
+        help=(
+            f"cross-encoder id or folder, or 'none' (default $RANKSHIFT_RERANKER, else "
+            f"{config.DEFAULT_RERANKER} when it can be had, else the demo reranker if trained)"
+        ),
+    )
+    p.add_argument(
+        "--blend",
+        type=float,
+        default=0.0,
+        help=(
+            "weight of the first-stage score mixed into the reranked order, 0-1 (default 0: "
+            "the reranker alone); `rankshift train` reports the best weight on its validation"
+        ),
+    )
+    p.add_argument(
+        "--rerank-input",
+        choices=list(FIRST_STAGES),
+        default=None,
+        help="which first stage the reranker reorders (default: hybrid if run, else the first)",
+    )
+    p.add_argument(
+        "-k", type=int, default=config.DEFAULT_K, help="candidates reranked (default 100)"
+    )
+    p.add_argument("-n", type=int, default=config.DEFAULT_N, help="results shown (default 10)")
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=config.DEFAULT_MAX_LENGTH,
+        help="cross-encoder input length in tokens (default 256)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
+    stages = tuple(args.stages)
+    rerank_input = getattr(args, "rerank_input", None) or (
+        "hybrid" if "hybrid" in stages else stages[0]
+    )
+    reranker = chosen_reranker(args) if hasattr(args, "reranker") else None
+    k = getattr(args, "k", config.DEFAULT_K)
+    n = getattr(args, "n", config.DEFAULT_N)
+    return PipelineSettings(
+        first_stages=stages,
+        rerank_input=rerank_input,
+        k=k,
+        n=min(n, k),
+        bi_encoder=args.bi_encoder,
+        reranker=None if reranker in (None, "none", "") else reranker,
+        max_length=getattr(args, "max_length", config.DEFAULT_MAX_LENGTH),
+        fusion=args.fusion,
+        fusion_weight=args.weight,
+        rrf_k=args.rrf_k,
+        dense_index=args.dense_index,
+        blend=getattr(args, "blend", 0.0),
+    )
+
+
+def chosen_reranker(args: argparse.Namespace) -> str | None:
+    """``--reranker`` as given (``none``: None), or the preferred one, saying why on stderr."""
+    if args.reranker is not None:
+        return None if args.reranker in ("", "none") else args.reranker
+    model, why = config.preferred_reranker()
+    if model != config.DEFAULT_RERANKER or "not available" in why:
+        print(f"Reranker: {model} ({why})", file=sys.stderr)
+    return model
+
+
+def tqdm_progress() -> Any:
+    from tqdm.auto import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def progress(label: str, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        bar = bars.get(label)
+        if bar is None:
+            bar = bars[label] = tqdm(
+                total=total,
+                desc=label,
+                unit={"Reranking": "pair", "Training": "step"}.get(label, "it"),
+                leave=False,
+                file=sys.stderr,
+            )
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+            bars.pop(label, None)
+
+    return progress
