@@ -18,7 +18,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from rankshift.config import judgments_path
-from rankshift.judgments import JudgmentStore, JudgmentStoreError
+from rankshift.judgments import JudgedCollection, JudgmentStore, JudgmentStoreError
 from rankshift.judgments.queue import clean_annotator
 from rankshift.present import escape_markdown
 
@@ -38,10 +38,21 @@ def open_store() -> JudgmentStore:
     return JudgmentStore(judgments_path())
 
 
-def read(op: Callable[[JudgmentStore], T], default: T) -> tuple[T, str | None]:
-    """Run ``op`` on a store opened for this call; on failure return ``default`` and a message."""
+def read(
+    op: Callable[[JudgmentStore], T], default: T, *, adopt: JudgedCollection | None = None
+) -> tuple[T, str | None]:
+    """Run ``op`` on a store opened for this call; on failure return ``default`` and a message.
+
+    Args:
+        op: what to read.
+        default: the result when the store cannot be read.
+        adopt: the collection on screen: its labels from before schema 2 (keyed by its
+            fingerprint) are adopted first (:meth:`JudgmentStore.adopt`; cheap when none).
+    """
     try:
         with open_store() as store:
+            if adopt is not None:
+                store.adopt(adopt)
             return op(store), None
     except STORE_ERRORS as e:
         return default, f"Cannot read the judgments database ({judgments_path()}): {e}"

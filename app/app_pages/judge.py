@@ -3,7 +3,9 @@
 The pool is every first stage's top-K and the reranked top-N (``rankshift.judgments.queue``). In
 blind mode (the default) the pool is shown shuffled, with no ranks, scores or stage names.
 Every label is written in a button callback, with the version that was on screen, so an edit
-made elsewhere in the meantime is refused instead of overwritten.
+made elsewhere in the meantime is refused instead of overwritten. Labels are keyed by the
+collection's name and remember the text they judged: a label whose document has changed since
+is shown as stale and queued to be judged again.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ def label_of(j: Judgment) -> str:
     return choice_label(SKIP if j.grade is None else j.grade)
 
 
+def is_stale(j: Judgment) -> bool:
+    """Has the document's text changed since ``j`` was made?"""
+    return j.freshness(collection.doc_hash(j.doc_id)) == "stale"
+
+
 def note_key(query_id: str, doc_id: str) -> str:
     return f"judge_note_{query_id}_{doc_id}"
 
@@ -62,11 +69,12 @@ def note_key(query_id: str, doc_id: str) -> str:
 
 
 def _save(
-    fp: str,
+    collection_name: str,
     annotator: str,
     query_id: str,
     query_text: str,
     doc_id: str,
+    doc_hash: str | None,
     choice: int | str,
     expected_version: int,
     context: JudgmentContext,
@@ -79,7 +87,7 @@ def _save(
     try:
         with labelling.open_store() as store:
             saved = store.save(
-                fp,
+                collection_name,
                 query_id,
                 doc_id,
                 annotator,
@@ -89,6 +97,7 @@ def _save(
                 context=context,
                 source="ui",
                 expected_version=expected_version,
+                doc_hash=doc_hash,
             )
     except StaleEditError as e:
         status[key] = {"kind": "stale", "choice": choice, "message": _stale_message(e, choice)}
@@ -153,7 +162,7 @@ if ctx.collection is None:
     )
     st.stop()
 collection = ctx.collection
-fp = collection.fingerprint
+name = collection.name
 
 annotator = labelling.current()
 if annotator is None:
@@ -170,13 +179,12 @@ if not query_ids:
     )
     st.stop()
 
-everything, problem = labelling.read(lambda s: s.list_judgments(fp), [])
+mine_per_query, problem = labelling.read(
+    lambda s: s.labels_per_query(name, annotator), {}, adopt=collection
+)
 if problem:
     st.error(escape_markdown(problem), icon=":material/database:")
     st.stop()
-mine_per_query = judging.labels_per_query(
-    judging.filter_judgments(everything, annotators=[annotator])
-)
 
 if st.session_state.get(QUERY_KEY) not in query_ids:
     from_url = st.query_params.get(QUERY_PARAM)
@@ -224,10 +232,21 @@ for message in problems:
     st.warning(escape_markdown(message), icon=":material/warning:")
 result, _ = resources.run_query(pipeline, query)
 
-query_judgments = judging.filter_judgments(everything, query_ids=[query_id])
+# Every label of this query, stale ones too: they are shown as such.
+query_judgments, problem = labelling.read(lambda s: s.list_judgments(name, query_id), [])
+if problem:
+    st.error(escape_markdown(problem), icon=":material/database:")
+    st.stop()
 mine = {j.doc_id: j for j in query_judgments if j.annotator == annotator}
 qrels = views.grades_for(collection, query_id, ctx.grade_split)
-queue = judging.judging_queue(result, query_judgments, annotator=annotator, qrels=qrels)
+queue = judging.judging_queue(
+    result,
+    query_judgments,
+    annotator=annotator,
+    qrels=qrels,
+    collection=name,
+    doc_hashes=collection.doc_hash,
+)
 if not queue:
     st.info("No document was retrieved for this query: there is nothing to judge.")
     st.stop()
@@ -268,11 +287,12 @@ def grade_buttons(doc_id: str, *, shortcuts: bool, advance_to: str | None) -> No
             shortcut=SHORTCUTS[choice] if shortcuts else None,
             on_click=_save,
             args=(
-                fp,
+                name,
                 annotator,
                 query_id,
                 query.text,
                 doc_id,
+                collection.doc_hash(doc_id),
                 choice,
                 current.version if current else 0,
                 context,
@@ -296,7 +316,15 @@ def label_status(doc_id: str) -> None:
         )
     elif outcome and outcome["kind"] == "error":
         st.error(escape_markdown(outcome["message"]), icon=":material/error:")
-    if current is not None and not outcome:
+    stale = current is not None and is_stale(current)
+    if stale and not outcome:
+        st.warning(
+            f"Stale: you graded this document {escape_markdown(label_of(current))} "
+            f"(version {current.version}, {judging.short_time(current.timestamp)}), and its "
+            "text has changed since. Metrics leave this label out until you grade it again.",
+            icon=":material/history_toggle_off:",
+        )
+    elif current is not None and not outcome:
         st.caption(
             f":material/check_circle: Saved · {escape_markdown(label_of(current))}"
             f" · version {current.version} · {judging.short_time(current.timestamp)}"
@@ -325,7 +353,7 @@ def open_facts(doc_id: str) -> None:
     for reason in item.reasons:
         st.caption(f":material/arrow_right: {escape_markdown(reason)}")
     others = [
-        f"{j.annotator}: {grade_name(j.grade, SCALE)}"
+        f"{j.annotator}: {grade_name(j.grade, SCALE)}" + (" (stale)" if is_stale(j) else "")
         for j in query_judgments
         if j.doc_id == doc_id and j.annotator != annotator
     ]

@@ -1,4 +1,8 @@
-"""Judgments: list, filter and export the stored labels; history per pair; agreement."""
+"""Judgments: list, filter and export the stored labels; history per pair; agreement.
+
+The filters are SQL in the store (nothing loads every judgment on a rerun). A label whose
+document text has changed since it was made is marked stale.
+"""
 
 from __future__ import annotations
 
@@ -30,28 +34,31 @@ st.caption(
     "inter-annotator agreement and exports."
 )
 
-collections, problem = labelling.read(lambda s: s.collections(), [])
+collections, problem = labelling.read(lambda s: s.collections(), [], adopt=ctx.collection)
 if problem:
     st.error(escape_markdown(problem), icon=":material/database:")
     st.stop()
-current = ctx.collection.fingerprint if ctx.collection is not None else None
+current = ctx.collection.name if ctx.collection is not None else None
 options = list(dict.fromkeys([*([current] if current else []), *collections]))
 if not options:
     st.info("No judgments yet: label documents on the Judge page.", icon=":material/rule:")
     st.stop()
-fp = st.selectbox(
+coll = st.selectbox(
     "Collection",
     options=options,
-    format_func=lambda c: f"{ctx.collection.name} ({c})" if c == current and ctx.collection else c,
+    format_func=lambda c: f"{c} (open in the sidebar)" if c == current else c,
     key="judgments_collection",
-    help="Labels belong to a collection's content fingerprint, so they never mix collections.",
+    help="Labels belong to a collection's name, so they survive added, removed or corrected "
+    "documents. A label of a document whose text changed since is marked stale.",
 )
+# Freshness is known only for the collection that is loaded.
+doc_hashes = ctx.collection.doc_hash if ctx.collection is not None and coll == current else None
 
-everything, problem = labelling.read(lambda s: s.list_judgments(fp), [])
-if problem:
-    st.error(escape_markdown(problem), icon=":material/database:")
+facets, problem = labelling.read(lambda s: s.facets(coll), None)
+if problem or facets is None:
+    st.error(escape_markdown(problem or "no facets"), icon=":material/database:")
     st.stop()
-if not everything:
+if not facets.total:
     st.info(
         "No judgments for this collection yet: label documents on the Judge page.",
         icon=":material/rule:",
@@ -60,7 +67,6 @@ if not everything:
 
 # ---------------------------------------------------------------------------- filters
 
-facets = judging.facets(everything)
 f1, f2, f3, f4 = st.columns(4)
 query_ids = f1.multiselect(
     "Query", facets.query_ids, key="judgments_query", placeholder="All queries"
@@ -73,18 +79,31 @@ grades = f4.multiselect(
     "Grade", facets.grades, format_func=grade_option, key="judgments_grade", placeholder="All"
 )
 # Agreement is over the same queries, annotators and sources but every grade: filtering by
-# grade would make everybody agree.
-scoped = judging.filter_judgments(
-    everything, query_ids=query_ids, annotators=annotators, sources=sources
+# grade would make everybody agree. An empty multiselect means "all".
+filters = {
+    "query_ids": query_ids or None,
+    "annotators": annotators or None,
+    "sources": sources or None,
+}
+(scoped, shown), problem = labelling.read(
+    lambda s: (
+        s.list_judgments(coll, **filters),
+        s.list_judgments(coll, **filters, grades=grades or None),
+    ),
+    ([], []),
 )
-shown = judging.filter_judgments(scoped, grades=grades)
+if problem:
+    st.error(escape_markdown(problem), icon=":material/database:")
 
-st.caption(
-    f"{len(shown):,} of {len(everything):,} judgments · "
-    f"{len({(j.query_id, j.doc_id) for j in shown}):,} query-document pairs · "
-    f"{len({j.annotator for j in shown}):,} annotators"
-)
-frame = judgments_frame(shown, SCALE)
+summary = judging.summarise(shown, facets.total, doc_hashes)
+st.caption(summary.caption)
+if summary.stale:
+    st.warning(
+        f"{summary.stale:,} of these labels are stale: their document's text has changed since "
+        "they were made. Metrics leave them out; grade them again on the Judge page.",
+        icon=":material/history_toggle_off:",
+    )
+frame = judgments_frame(shown, SCALE, doc_hashes)
 st.dataframe(
     frame,
     hide_index=True,
@@ -97,6 +116,7 @@ st.dataframe(
         "annotator",
         "grade",
         "label",
+        "freshness",
         "note",
         "source",
         "version",
@@ -116,6 +136,13 @@ st.dataframe(
         ),
         "timestamp": st.column_config.DatetimeColumn("saved (UTC)", format="YYYY-MM-DD HH:mm"),
         "note": st.column_config.TextColumn("note", width="medium"),
+        "freshness": st.column_config.TextColumn(
+            "text",
+            width="small",
+            help="current: judged on the document as it reads now · stale: the text changed "
+            "since (left out of metrics) · unverified: no record of the text judged · "
+            "missing: the document is no longer in the collection",
+        ),
     },
     placeholder="–",
 )
@@ -139,7 +166,7 @@ for col, (fmt, (label, filename, mime)) in zip(
     col.download_button(
         f"Download {label}",
         data=data,
-        file_name=f"{fp[:12]}-{filename}",
+        file_name=f"{coll[:40]}-{filename}",
         mime=mime,
         key=f"judgments_export_{fmt}",
         on_click="ignore",
@@ -160,7 +187,7 @@ if rows and rows[0] < len(shown):
         f"Query {escape_markdown(picked.query_id)}, document {escape_markdown(picked.doc_id)}: "
         "every change by every annotator, oldest first, including refused stale edits."
     )
-    history, problem = labelling.read(lambda s: s.history(fp, picked.query_id, picked.doc_id), [])
+    history, problem = labelling.read(lambda s: s.history(coll, picked.query_id, picked.doc_id), [])
     if problem:
         st.error(escape_markdown(problem), icon=":material/database:")
     st.dataframe(

@@ -46,19 +46,44 @@ class CollectionLoadError(ValueError):
 
 @dataclass(frozen=True)
 class Collection:
-    """Documents, queries and qrels of one collection, with a content fingerprint."""
+    """Documents, queries and qrels of one collection, with a content fingerprint.
+
+    Two identities, for two purposes: ``fingerprint`` hashes every document, so it keys what
+    must be rebuilt when any text changes (indexes, caches); ``name`` stays the same when
+    documents are added, removed or corrected, so it keys what must survive that (relevance
+    labels, with :meth:`doc_hash` telling which documents changed under them).
+    """
 
     name: str
+    """The collection's identity: chosen by the user, or the folder name / file stem."""
     documents: dict[str, Document]
     queries: dict[str, Query] = field(default_factory=dict)
     qrels: dict[str, Qrels] = field(default_factory=dict)
     """Qrels by split name (``test``, ``train``...)."""
     path: str | None = None
     fingerprint: str = ""
+    _doc_hashes: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Memo of :meth:`doc_hash` (documents never change in a loaded collection)."""
 
     @property
     def doc_ids(self) -> list[str]:
         return list(self.documents)
+
+    def doc_hash(self, doc_id: str) -> str | None:
+        """The content hash of one document (title and text), ``None`` if it is not here.
+
+        Computed on first use and remembered; a judgment stores it, so a later edit of the
+        document's text shows its labels as stale.
+        """
+        cached = self._doc_hashes.get(doc_id)
+        if cached is not None:
+            return cached
+        doc = self.documents.get(doc_id)
+        if doc is None:
+            return None
+        # A memo only: setting a key is atomic, and two threads computing it agree.
+        digest = self._doc_hashes[doc_id] = hash_document(doc)
+        return digest
 
     def queries_for(self, split: str | None) -> dict[str, Query]:
         """Queries that have qrels in ``split`` (all queries when ``split`` is None)."""
@@ -69,6 +94,20 @@ class Collection:
 
     def __len__(self) -> int:
         return len(self.documents)
+
+
+def hash_document(doc: Document) -> str:
+    """A content hash of one document's title and text (what a relevance label judged).
+
+    Metadata and the id are left out: moving a document to another id is not an edit of it,
+    and metadata is not what an annotator reads.
+    """
+    h = hashlib.sha256()
+    for part in (doc.title, doc.text):
+        b = part.encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()[:16]
 
 
 def fingerprint_documents(documents: Mapping[str, Document]) -> str:

@@ -40,8 +40,9 @@ def _judge(make_app, annotator: str | None = "alice"):
     return at
 
 
-def _fingerprint(at) -> str:
-    return at.session_state["sidebar_context"].collection.fingerprint
+def _name(at) -> str:
+    """The collection's identity: labels are keyed by it (its folder name here)."""
+    return at.session_state["sidebar_context"].collection.name
 
 
 def _main_text(at) -> list[str]:
@@ -80,10 +81,10 @@ def test_grade_button_writes_one_row_with_its_context(make_app, db: Path) -> Non
 
     with JudgmentStore(db) as store:
         rows = store.list_judgments(None)
-        history = store.history(_fingerprint(at), "q1", doc_id)
+        history = store.history(_name(at), "q1", doc_id)
     assert len(rows) == 1
     saved = rows[0]
-    assert (saved.collection, saved.query_id, saved.doc_id) == (_fingerprint(at), "q1", doc_id)
+    assert (saved.collection, saved.query_id, saved.doc_id) == (_name(at), "q1", doc_id)
     assert (saved.annotator, saved.grade, saved.source) == ("alice", 2, "ui")
     assert saved.note == "mentions *both* <b>terms</b>"
     assert saved.query_text == "vitamin d bone density"
@@ -122,9 +123,9 @@ def test_blind_mode_hides_stage_names_and_scores(make_app, db: Path) -> None:
     at.segmented_control(key="judge_view").set_value("list").run()
     assert not at.exception, at.exception
     assert [t for t in _main_text(at) if STAGE_WORDS.search(t)] == []
-    assert len([b for b in at.button if (b.key or "").startswith("judge_grade_d")]) == 5 * len(
-        [c for c in at.caption if "judged by you" in c.value or "Not judged" in c.value]
-    )
+    not_judged = [c for c in at.caption if "Not judged" in c.value]
+    assert len(not_judged) == 12  # every document of the fixture collection is in the pool
+    assert len([b for b in at.button if (b.key or "").startswith("judge_grade_d")]) == 5 * 12
 
     # Open mode shows ranks, scores, why each document is in the queue.
     at.toggle(key="judge_blind").set_value(False).run()
@@ -150,7 +151,7 @@ def test_stale_edit_is_refused_shown_and_reloaded(make_app, db: Path) -> None:
     doc_id = at.session_state["judge_doc_id"]
     # While the page shows "not judged", a reviewer labels the same pair for alice.
     with JudgmentStore(db) as store:
-        store.save(_fingerprint(at), "q1", doc_id, "alice", 1, edited_by="bob")
+        store.save(_name(at), "q1", doc_id, "alice", 1, edited_by="bob")
     at.button(key="judge_grade_3").click().run()
     assert not at.exception, at.exception
 
@@ -162,7 +163,7 @@ def test_stale_edit_is_refused_shown_and_reloaded(make_app, db: Path) -> None:
     assert at.session_state["judge_doc_id"] == doc_id
     with JudgmentStore(db) as store:
         (current,) = store.list_judgments(None)
-        actions = [h.action for h in store.history(_fingerprint(at), "q1", doc_id)]
+        actions = [h.action for h in store.history(_name(at), "q1", doc_id)]
     assert (current.grade, current.version, current.edited_by) == (1, 1, "bob")
     assert actions == ["create", "rejected_stale"]
 
@@ -200,7 +201,7 @@ def test_failed_write_says_not_saved_and_keeps_the_choice(
 
 def test_inspector_shows_a_stored_label_next_to_the_qrels_grade(make_app, db: Path) -> None:
     at = make_app().run()
-    fp = _fingerprint(at)
+    fp = _name(at)
     with JudgmentStore(db) as store:
         store.save(fp, "q1", "d01", "alice", 3)  # qrels say 2
         store.save(fp, "q1", "d04", "alice", 2)  # not in the qrels
@@ -217,5 +218,50 @@ def test_inspector_shows_a_stored_label_next_to_the_qrels_grade(make_app, db: Pa
     }
     assert rows["d01"] == (2, 3)
     assert rows["d04"][1] == 2
-    if "d07" in rows:  # another collection's label never shows here
-        assert rows["d07"][0] == 1 and rows["d07"][1] is pd.NA
+    # d07 is retrieved (K is larger than the collection) and has a qrels grade, but the label
+    # alice gave it in another collection never shows here.
+    assert rows["d07"][0] == 1 and rows["d07"][1] is pd.NA
+
+
+def test_an_edited_document_shows_its_label_stale_and_can_be_regraded(
+    make_app, db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inspector_fixture import write_collection
+
+    from rankshift.corpus import load_collection
+
+    folder = write_collection(tmp_path / "coll")  # same name as the shared fixture: "coll"
+    at = make_app()
+    monkeypatch.setenv("RANKSHIFT_COLLECTION", str(folder))
+    original = load_collection(folder)
+    with JudgmentStore(db) as store:
+        for doc_id, grade in (("d01", 2), ("d03", 1)):
+            store.save(
+                original.name, "q1", doc_id, "alice", grade, doc_hash=original.doc_hash(doc_id)
+            )
+    # Someone corrects d01's text; d03 and every other document stay as they were.
+    corpus = folder / "corpus.jsonl"
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    lines[0] = lines[0].replace("older women over two years", "older men over one year")
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    at.query_params["annotator"] = "alice"
+    at.run()
+    at.switch_page("app_pages/judge.py").run()
+    at.segmented_control(key="judge_view").set_value("list").run()
+    assert not at.exception, at.exception
+    stale = [plain(w.value) for w in at.warning if "Stale" in w.value]
+    assert len(stale) == 1 and "2 · relevant" in stale[0]
+    assert any("Saved · 1 · related · version 1" in plain(c.value) for c in at.caption)
+    assert any("1 of" in p.proto.text for p in at.get("progress"))  # d01 is to judge again
+
+    at.button(key="judge_grade_d01_2").click().run()
+    assert not at.exception, at.exception
+    assert not [w for w in at.warning if "Stale" in w.value]
+    assert any("Saved · 2 · relevant · version 2" in plain(c.value) for c in at.caption)
+    edited = load_collection(folder)
+    with JudgmentStore(db) as store:
+        regraded = store.get(edited.name, "q1", "d01", "alice")
+        assert regraded is not None and regraded.doc_hash == edited.doc_hash("d01")
+        assert regraded.doc_hash != original.doc_hash("d01")
+        assert store.collection_qrels(edited) == {"q1": {"d01": 2, "d03": 1}}

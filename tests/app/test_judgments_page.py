@@ -38,7 +38,7 @@ def _seed(db: Path, fp: str) -> None:
         store.save(fp, "q1", "d03", "bob", 1)
         store.save(fp, "q1", "d07", "alice", "skip")
         store.save(fp, "q2", "d07", "bob", 2)
-        store.save("another-fingerprint", "q1", "d01", "carol", 1)
+        store.save("another-collection", "q1", "d01", "carol", 1)
         store.import_qrels(fp, {"q1": {"d01": 2}}, annotator="qrels:test")
 
 
@@ -53,7 +53,7 @@ def test_empty_store_says_so(make_app, db: Path) -> None:
 
 def test_lists_filters_and_exports(make_app, db: Path) -> None:
     at = _open(make_app)
-    _seed(db, at.session_state["sidebar_context"].collection.fingerprint)
+    _seed(db, at.session_state["sidebar_context"].collection.name)
     at.run()
     assert not at.exception, at.exception
     table = _table(at)
@@ -82,7 +82,7 @@ def test_lists_filters_and_exports(make_app, db: Path) -> None:
 
 def test_agreement_is_per_query_and_overall(make_app, db: Path) -> None:
     at = _open(make_app)
-    _seed(db, at.session_state["sidebar_context"].collection.fingerprint)
+    _seed(db, at.session_state["sidebar_context"].collection.name)
     at.run()
     at.multiselect(key="judgments_source").set_value(["ui"]).run()
     frames = [d.value for d in at.dataframe if "metric" in d.value.columns]
@@ -100,7 +100,7 @@ def test_agreement_is_per_query_and_overall(make_app, db: Path) -> None:
 
 def test_history_of_a_selected_pair(make_app, db: Path) -> None:
     at = _open(make_app)
-    fp = at.session_state["sidebar_context"].collection.fingerprint
+    fp = at.session_state["sidebar_context"].collection.name
     _seed(db, fp)
     with JudgmentStore(db) as store:
         store.save(fp, "q1", "d01", "alice", 3, expected_version=1)
@@ -118,3 +118,48 @@ def test_history_of_a_selected_pair(make_app, db: Path) -> None:
         ["update", "alice", 3],
     ]
     assert any("document d01" in plain(c.value) for c in at.caption)
+
+
+def test_a_label_of_an_edited_document_is_marked_stale(
+    make_app, db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inspector_fixture import write_collection
+
+    from rankshift.corpus import load_collection
+
+    folder = write_collection(tmp_path / "coll")
+    at = make_app()
+    monkeypatch.setenv("RANKSHIFT_COLLECTION", str(folder))
+    original = load_collection(folder)
+    with JudgmentStore(db) as store:
+        for doc_id, who, grade in (("d01", "alice", 2), ("d01", "bob", 3), ("d03", "alice", 0)):
+            store.save(original.name, "q1", doc_id, who, grade, doc_hash=original.doc_hash(doc_id))
+    corpus = folder / "corpus.jsonl"
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    lines[0] = lines[0].replace("older women", "younger men")
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    at.switch_page(APP_PAGE).run()
+    assert not at.exception, at.exception
+    table = _table(at)
+    freshness = dict(
+        zip(table["doc_id"] + "/" + table["annotator"], table["freshness"], strict=True)
+    )
+    assert freshness == {"d01/alice": "stale", "d01/bob": "stale", "d03/alice": "current"}
+    assert any("2 of these labels are stale" in plain(w.value) for w in at.warning)
+    assert any("3 of 3 judgments" in plain(c.value) and "2 stale" in c.value for c in at.caption)
+    # Filtering to the untouched document leaves no stale label on screen.
+    at.multiselect(key="judgments_grade").set_value([0]).run()
+    assert _table(at)["freshness"].tolist() == ["current"]
+    assert not [w for w in at.warning if "stale" in w.value]
+
+
+def test_labels_written_under_the_old_fingerprint_are_adopted(make_app, db: Path) -> None:
+    at = _open(make_app)
+    collection = at.session_state["sidebar_context"].collection
+    _seed(db, collection.fingerprint)  # how labels were keyed before schema 2
+    at.run()
+    assert not at.exception, at.exception
+    table = _table(at)
+    assert len(table) == 7 and set(table["collection"]) == {collection.name}
+    assert set(table["freshness"]) == {"current"}

@@ -126,7 +126,9 @@ def test_labelled_documents_go_last_and_stored_grades_count_as_graded() -> None:
         _j("d", "alice", 3, collection="other"),  # another collection: ignored
         _j("d", "alice", 3, query_id="q2"),  # another query: ignored
     ]
-    queue = judging.judging_queue(_result(), judgments, annotator="alice", qrels=QRELS)
+    queue = judging.judging_queue(
+        _result(), judgments, annotator="alice", qrels=QRELS, collection=FP
+    )
     assert [i.doc_id for i in queue] == ["b", "e", "a", "d", "c"]
     c = queue[-1]
     w = QueueWeights()

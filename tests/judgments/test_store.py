@@ -375,13 +375,16 @@ def test_a_new_migration_is_applied_once_in_order(db_path: Path) -> None:
     JudgmentStore(db_path).close()
     added = (
         *MIGRATIONS,
-        Migration("002_example", lambda db: db.execute("CREATE TABLE example (x INTEGER)")),
+        Migration("099_example", lambda db: db.execute("CREATE TABLE example (x INTEGER)")),
     )
     with JudgmentStore(db_path) as store:
-        assert migrate(store._db, added) == ["002_example"]
+        assert migrate(store._db, added) == ["099_example"]
         assert migrate(store._db, added) == []
-        assert store.schema_version == 2
-    assert [r[1] for r in _rows(db_path, "migrations")] == ["001_initial", "002_example"]
+        assert store.schema_version == len(MIGRATIONS) + 1
+    assert [r[1] for r in _rows(db_path, "migrations")] == [
+        *(m.name for m in MIGRATIONS),
+        "099_example",
+    ]
 
 
 def test_a_database_from_a_newer_schema_is_refused(db_path: Path) -> None:
@@ -423,6 +426,27 @@ def test_list_judgments_filters(labelled: JudgmentStore) -> None:
     assert len(labelled.list_judgments(None)) == 6
     assert labelled.collections() == ["fp-cats", "fp-dogs"]
     assert labelled.annotators(FP) == ["alice", "bob", "carol"]
+
+
+def test_page_filters_and_facets_are_answered_by_sql(labelled: JudgmentStore) -> None:
+    def pairs(**filters: object) -> list[tuple[str, str, str]]:
+        return [j.key[1:] for j in labelled.list_judgments(FP, **filters)]  # type: ignore[arg-type]
+
+    assert pairs(grades=[SKIP]) == [("q1", "d2", "bob")]
+    assert pairs(grades=[0, SKIP]) == [("q1", "d2", "alice"), ("q1", "d2", "bob")]
+    assert pairs(grades=[3], query_ids=["q1", "q2"]) == [("q1", "d1", "alice")]
+    assert pairs(query_ids=["q2"], annotators=["alice", "carol"]) == [("q2", "d1", "carol")]
+    assert pairs(grades=[]) == []  # an empty filter keeps nothing; None keeps everything
+    facets = labelled.facets(FP)
+    assert (facets.query_ids, facets.annotators, facets.total) == (
+        ["q1", "q2"],
+        ["alice", "bob", "carol"],
+        5,
+    )
+    assert facets.sources == ["ui", "ui-review"]
+    assert facets.grades == [0, 1, 2, 3, SKIP]
+    assert labelled.labels_per_query(FP) == {"q1": 4, "q2": 1}
+    assert labelled.labels_per_query(FP, "alice") == {"q1": 2}
 
 
 def test_as_dataframe_is_tidy(labelled: JudgmentStore) -> None:

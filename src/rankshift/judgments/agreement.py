@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING, Literal
 
-from rankshift.judgments import DEFAULT_SCALE, GradeScale, Judgment
+from rankshift.types import DEFAULT_SCALE, GradeScale, Judgment
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -18,30 +18,28 @@ Judge and Judgments pages only render what these functions return.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from rankshift.judgments import (
+from rankshift.judgments.aggregate import aggregate_qrels
+from rankshift.judgments.exporters import ExportFormat, export_text
+from rankshift.judgments.frames import history_frame
+from rankshift.present import stage_label
+from rankshift.types import (
     DEFAULT_SCALE,
     SKIP,
     Aggregate,
+    DocHashes,
     GradeScale,
-    HistoryEntry,
     Judgment,
     JudgmentContext,
-    aggregate_qrels,
-    grade_name,
-    write_csv,
-    write_jsonl,
-    write_trec_qrels,
+    JudgmentFacets,
+    PipelineResult,
 )
-from rankshift.present import stage_label
-from rankshift.types import PipelineResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,6 +50,7 @@ __all__ = [
     "PoolEntry",
     "QueueItem",
     "QueueWeights",
+    "Summary",
     "agreement_frames",
     "blind_order",
     "clean_annotator",
@@ -68,9 +67,8 @@ __all__ = [
     "next_unjudged",
     "priority_order",
     "short_time",
+    "summarise",
 ]
-
-ExportFormat = Literal["trec", "csv", "jsonl"]
 
 # --------------------------------------------------------------------------------------
 # The pool
@@ -193,17 +191,23 @@ def judging_queue(
     weights: QueueWeights | None = None,
     depth: int | None = None,
     n: int | None = None,
+    collection: str | None = None,
+    doc_hashes: DocHashes | None = None,
 ) -> list[QueueItem]:
     """The judging pool in the order to judge it.
 
     Args:
         result: one query through the pipeline.
-        judgments: stored judgments (other queries and collections are ignored).
+        judgments: stored judgments (other queries are ignored).
         annotator: whose queue it is: documents they already labelled go last.
         qrels: the collection's grades of this query (they count as graded).
         weights: see :class:`QueueWeights`.
         depth: first-stage pool depth (default K).
         n: the top-N cut (default N).
+        collection: the collection's identity: judgments of other collections are ignored
+            (``None``: ``judgments`` are this collection's already).
+        doc_hashes: the documents' content hashes now: a stale label (its document changed
+            since) counts as no label, so the document is queued to be judged again.
 
     Returns:
         Documents not yet labelled by ``annotator`` first, then by priority (highest first),
@@ -216,7 +220,9 @@ def judging_queue(
     mine: set[str] = set()
     graded: set[str] = {d for d in (qrels or {})}
     for j in judgments:
-        if j.query_id != query_id or j.collection != result.collection:
+        if j.query_id != query_id or (collection is not None and j.collection != collection):
+            continue
+        if doc_hashes is not None and j.freshness(doc_hashes(j.doc_id)) == "stale":
             continue
         if annotator is not None and j.annotator == annotator:
             mine.add(j.doc_id)
@@ -441,15 +447,9 @@ def labels_per_query(judgments: Iterable[Judgment]) -> dict[str, int]:
     return dict(Counter(j.query_id for j in judgments))
 
 
-@dataclass(frozen=True)
-class Facets:
-    """The values the Judgments page's filters offer."""
-
-    query_ids: list[str]
-    annotators: list[str]
-    sources: list[str]
-    grades: list[int | str]
-    """Grades in use, lowest first, then ``"skip"`` if any judgment is a skip."""
+Facets = JudgmentFacets
+"""The values the Judgments page's filters offer (the store computes them in SQL:
+:meth:`rankshift.judgments.JudgmentStore.facets`)."""
 
 
 def facets(judgments: Sequence[Judgment]) -> Facets:
@@ -461,6 +461,7 @@ def facets(judgments: Sequence[Judgment]) -> Facets:
         annotators=sorted({j.annotator for j in judgments}),
         sources=sorted({j.source for j in judgments}),
         grades=grades,
+        total=len(judgments),
     )
 
 
@@ -490,55 +491,6 @@ def filter_judgments(
     return out
 
 
-def history_frame(
-    entries: Iterable[HistoryEntry], scale: GradeScale = DEFAULT_SCALE
-) -> pd.DataFrame:
-    """A pair's history as a table, oldest first.
-
-    Columns: ``recorded_at``, ``action`` (create, update, delete, rejected_stale), ``annotator``,
-    ``edited_by``, ``grade``, ``label``, ``note``, ``version``, ``expected_version``,
-    ``rank_shown``, ``stage``.
-    """
-    import pandas as pd
-
-    columns = [
-        "recorded_at",
-        "action",
-        "annotator",
-        "edited_by",
-        "grade",
-        "label",
-        "note",
-        "version",
-        "expected_version",
-        "rank_shown",
-        "stage",
-    ]
-    frame = pd.DataFrame(
-        [
-            {
-                "recorded_at": e.recorded_at,
-                "action": e.action,
-                "annotator": e.judgment.annotator,
-                "edited_by": e.judgment.edited_by,
-                "grade": e.judgment.grade,
-                "label": grade_name(e.judgment.grade, scale),
-                "note": e.judgment.note,
-                "version": e.judgment.version,
-                "expected_version": e.expected_version,
-                "rank_shown": e.judgment.context.rank,
-                "stage": e.judgment.context.stage,
-            }
-            for e in entries
-        ],
-        columns=columns,
-    )
-    for col in ("grade", "version", "expected_version", "rank_shown"):
-        frame[col] = frame[col].astype("Int64")
-    frame["recorded_at"] = pd.to_datetime(frame["recorded_at"], utc=True, format="ISO8601")
-    return frame
-
-
 def agreement_frames(
     judgments: Sequence[Judgment], scale: GradeScale = DEFAULT_SCALE
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -553,18 +505,44 @@ def agreement_frames(
     return overall.reset_index(drop=True), per_query.reset_index(drop=True)
 
 
-def export_text(
-    judgments: Sequence[Judgment], fmt: ExportFormat, aggregate: Aggregate = "mean"
-) -> str:
-    """The judgments as a file's text: TREC qrels (annotators combined by ``aggregate``, skips
-    left out), spreadsheet-safe CSV, or JSONL with full records."""
-    buffer = io.StringIO()
-    if fmt == "trec":
-        write_trec_qrels(aggregate_qrels(judgments, aggregate), buffer)
-    elif fmt == "csv":
-        write_csv(judgments, buffer)
-    elif fmt == "jsonl":
-        write_jsonl(judgments, buffer)
-    else:
-        raise ValueError(f"format must be trec, csv or jsonl, got {fmt!r}")
-    return buffer.getvalue()
+@dataclass(frozen=True)
+class Summary:
+    """What a list of judgments amounts to (the Judgments page's caption and stale warning).
+
+    Attributes:
+        shown: judgments listed.
+        total: judgments the collection has.
+        pairs: distinct (query, document) pairs listed.
+        annotators: distinct annotators listed.
+        stale: listed labels whose document text changed since (0 without document hashes).
+    """
+
+    shown: int
+    total: int
+    pairs: int
+    annotators: int
+    stale: int
+
+    @property
+    def caption(self) -> str:
+        return (
+            f"{self.shown:,} of {self.total:,} judgments · {self.pairs:,} query-document pairs"
+            f" · {self.annotators:,} annotators"
+            + (f" · {self.stale:,} stale" if self.stale else "")
+        )
+
+
+def summarise(
+    judgments: Sequence[Judgment], total: int, doc_hashes: DocHashes | None = None
+) -> Summary:
+    """Counts over ``judgments``; with ``doc_hashes``, how many are stale."""
+    stale = 0
+    if doc_hashes is not None:
+        stale = sum(j.freshness(doc_hashes(j.doc_id)) == "stale" for j in judgments)
+    return Summary(
+        shown=len(judgments),
+        total=total,
+        pairs=len({(j.query_id, j.doc_id) for j in judgments}),
+        annotators=len({j.annotator for j in judgments}),
+        stale=stale,
+    )

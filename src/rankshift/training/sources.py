@@ -38,7 +38,7 @@ def gather_qrels(
             if not Path(path).exists():
                 raise ValueError(f"no judgments database at {path}")
             with JudgmentStore(path) as store:
-                add(store.qrels(coll.fingerprint, aggregate=aggregate), f"judgments {path}")  # type: ignore[arg-type]
+                add(store.collection_qrels(coll, aggregate=aggregate), f"judgments {path}")  # type: ignore[arg-type]
         else:
             add(load_qrels(path), f"qrels {path}")
     return merged, sources
