@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rankshift.audit import audit as audit_of
 from rankshift.corpus import Collection
-from rankshift.pipeline import EmptyQueryError, Pipeline, PipelineSettings, SecondRerank
+from rankshift.pipeline import (
+    EmptyQueryError,
+    Pipeline,
+    PipelineSettings,
+    SecondRerank,
+    make_hybrid,
+    retrieve_first_stages,
+)
 from rankshift.rerank import CrossEncoderReranker
 from rankshift.retrievers.base import top_k
 from rankshift.retrievers.hybrid import rrf
@@ -247,3 +255,41 @@ def test_a_second_reranker_when_the_reranker_input_is_not_shown(
     assert set(second.audits) == {"bm25"}
     with pytest.raises(ValueError, match="another collection"):
         narrow.rerank_second(replace(shown, collection="elsewhere"), pipeline.reranker)
+
+
+# ---------------------------------------------------------------------------- first stages
+
+
+class _CountingRetriever:
+    """Delegates to a real retriever and counts its searches (a spy, not a stub)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.calls = inner, 0
+        self.key, self.name, self.params = inner.key, inner.name, inner.params
+
+    def search(self, query: str, k: int) -> list:
+        self.calls += 1
+        return self.inner.search(query, k)
+
+    def search_many(self, queries: list[str], k: int) -> list[list]:
+        return [self.search(q, k) for q in queries]
+
+
+def test_first_stages_search_once_and_fuse_as_the_hybrid_would(
+    animals: Collection, pipeline: Pipeline
+) -> None:
+    bm25 = _CountingRetriever(pipeline.retrievers["bm25"])
+    dense = _CountingRetriever(pipeline.retrievers["dense"])
+    settings = pipeline.settings.with_(fusion="minmax", fusion_weight=0.3)
+    hybrid = make_hybrid(bm25, dense, settings)
+    spied = Pipeline(animals, settings, {"bm25": bm25, "dense": dense, "hybrid": hybrid})
+    stages, _ = spied.retrieve("which animal can fly")
+    assert (bm25.calls, dense.calls) == (1, 1)  # hybrid fused the lists already retrieved
+    # The same lists as each retriever searched on its own (what the batch runner also gets,
+    # through the same retrieve_first_stages).
+    k = settings.k
+    assert stages["bm25"].ranking == pipeline.retrievers["bm25"].search("which animal can fly", k)
+    assert stages["hybrid"].ranking == hybrid.search("which animal can fly", k)
+    alone = retrieve_first_stages("which animal can fly", {"hybrid(minmax,w=0.3)": hybrid}, k)
+    assert alone["hybrid(minmax,w=0.3)"].ranking == stages["hybrid"].ranking
+    assert stages["hybrid"].name == "hybrid(minmax,w=0.3)"

@@ -24,13 +24,14 @@ from rankshift.config import cache_dir, judgments_path
 from rankshift.evaluation.metrics import MEASURE_HELP
 from rankshift.judgments import Aggregate
 from rankshift.present import escape_markdown, pipeline_label, plots
+from rankshift.rerank import UnknownDocumentError
 
 INSPECT_PAGE = "app_pages/inspect.py"
 # The query-set option for the judgments store (the others are "split:<name>"). No bare
 # strings at the top level of a page: Streamlit's magic would render them.
 JUDGMENTS = "judgments"
 AGGREGATES: list[str] = list(get_args(Aggregate))
-PIPELINES = evaluate.ALL_PIPELINES.split(",")
+PIPELINES = list(evaluate.PIPELINE_CHOICES)
 TRADEOFF_KS = [5, 10, 20, 30, 50, 100, 200]
 
 # A chart click or the "Open in inspector" button (callbacks, which run before this script)
@@ -129,7 +130,7 @@ with c3:
 n = min(ctx.settings.n, k)
 
 if source == JUDGMENTS:
-    qrels = evaluate.stored_qrels(judgments_path(), collection.fingerprint, aggregate)
+    qrels = evaluate.stored_qrels(judgments_path(), collection, aggregate)
     source_label = f"stored judgments ({aggregate})"
 else:
     qrels = collection.qrels[source[6:]]
@@ -265,7 +266,8 @@ if pending is not None:
             progress=_progress,
             qrels_source=source_label,
         )
-    except ValueError as e:
+    except (ValueError, UnknownDocumentError) as e:
+        # UnknownDocumentError: the indexes and the collection disagree, not a reranker failure.
         st.session_state.pop("evaluate_pending", None)
         st.error(escape_markdown(str(e)), icon=":material/error:")
         st.stop()
@@ -277,6 +279,7 @@ if pending is not None:
         "report": report,
         "qrels": qrels,
         "resumed": result.resumed_queries,
+        "unfinished": result.unfinished,
         "computed": result.computed_queries,
     }
     st.session_state["evaluate_result"] = stored
@@ -307,6 +310,12 @@ st.caption(
     f"N = {report.settings.get('n')} · {stored['computed']:,} queries run now, "
     f"{stored['resumed']:,} resumed from checkpoints"
 )
+for spec, failed in stored.get("unfinished", {}).items():
+    st.caption(
+        f":material/replay: **{escape_markdown(pipeline_label(spec))}**: the reranker failed on "
+        f"{len(failed):,} queries, which keep the first stage's order here. They are not "
+        "checkpointed: **Run evaluation** again reranks them."
+    )
 for spec, reason in report.skipped.items():
     # The reason for a reranked pipeline is the reranker's load error (also shown above, with
     # what to do about it, while the selection still asks for it).

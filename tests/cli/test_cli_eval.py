@@ -18,7 +18,7 @@ def beir(tmp_path_factory):
 @pytest.mark.parametrize(
     ("command", "flags"),
     [
-        ("eval", ["--pipelines", "--reranker", "--judgments", "--split", "--qrels", "--out"]),
+        ("eval", ["--pipelines", "--measures", "--reranker", "--judgments", "--split", "--out"]),
         ("export-training", ["--unjudged-negatives", "--eval-split", "--eval-fraction", "--out"]),
     ],
 )
@@ -57,9 +57,12 @@ def test_eval_runs_scores_and_resumes(beir, tiny_cross_encoder_dir, tmp_path, ca
     assert "resumed 6 finished queries" in capsys.readouterr().err
 
 
-def test_eval_rejects_an_unknown_pipeline(beir, capsys):
+def test_eval_rejects_an_unknown_pipeline_or_measure(beir, capsys):
     assert main(["eval", str(beir), "--pipelines", "bm25,splade"]) == 2
     assert "unknown first stage 'splade'" in capsys.readouterr().err
+    assert main(["eval", str(beir), "--pipelines", "bm25", "--measures", "nDCG@10,MAP"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown measure 'MAP'" in err and "Recall@100" in err
 
 
 def test_export_training(beir, tmp_path, capsys):
@@ -110,3 +113,41 @@ def test_eval_and_export_from_a_judgments_database(beir, tmp_path, capsys):
     assert split["method"] == "seeded" and len(split["eval_queries"]) == 3
     assert split["max_grade"] == 3  # the store's scale, not the highest grade seen
     capsys.readouterr()
+
+
+def test_eval_first_stages_are_the_ones_search_shows(beir, bi_encoder, tmp_path, capsys):
+    """`rankshift eval` and `rankshift search` retrieve through one first-stage code path: a
+    query's bm25, dense and hybrid runs in eval's run files are the lists search prints."""
+    from eval_fixtures import QUERIES
+
+    from rankshift.evaluation import read_trec_run
+
+    cache, out = str(tmp_path / "cache"), tmp_path / "eval"
+    argv = ["eval", str(beir), "--split", "test", "-k", "8", "-n", "3", "--out", str(out),
+            "--cache-dir", cache, "--pipelines", "bm25,dense,hybrid,hybrid(minmax,w=0.3)",
+            "--measures", "P@10"]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    report = json.loads((out / "report.json").read_text())
+    assert report["measures"] == ["nDCG@10", "P@10"]  # nDCG@10 always: the verdicts use it
+    runs = {spec: read_trec_run(r["path"]) for spec, r in report["runs"].items()}
+
+    def search(query_id: str, *flags: str) -> dict:
+        argv = ["search", str(beir), QUERIES[query_id], "--json", "-k", "8", "-n", "3",
+                "--reranker", "none", "--cache-dir", cache, *flags]  # fmt: skip
+        assert main(argv) == 0
+        return json.loads(capsys.readouterr().out)["stages"]
+
+    def same(eval_ranking, search_stage) -> None:
+        assert [r.doc_id for r in eval_ranking] == [r["doc_id"] for r in search_stage["ranking"]]
+        assert [r.score for r in eval_ranking] == pytest.approx(
+            [r["score"] for r in search_stage["ranking"]]
+        )
+
+    for query_id in ("t1", "t3"):
+        stages = search(query_id)
+        for spec in ("bm25", "dense", "hybrid"):
+            same(runs[spec][query_id], stages[spec])
+    stages = search("t2", "--stages", "hybrid", "--fusion", "minmax", "--weight", "0.3")
+    assert stages["hybrid"]["name"] == "hybrid(minmax,w=0.3)"
+    same(runs["hybrid(minmax,w=0.3)"]["t2"], stages["hybrid"])

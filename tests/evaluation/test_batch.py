@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from eval_fixtures import TEST_QRELS, load_pets
 
+from rankshift.corpus import collection_from_documents
 from rankshift.evaluation import (
     BatchRunner,
     PairedTest,
@@ -28,7 +29,7 @@ from rankshift.evaluation import (
     write_trec_run,
 )
 from rankshift.pipeline import Pipeline, PipelineSettings, make_hybrid
-from rankshift.rerank import sigmoid
+from rankshift.rerank import CrossEncoderReranker, UnknownDocumentError, sigmoid
 from rankshift.types import ScoredDoc
 
 
@@ -388,3 +389,72 @@ def test_hybrid_runs_match_the_app_pipeline(pets, bi_encoder, tmp_path):
             ours = result.runs[spec].rankings[qid]
             assert [r.doc_id for r in ours] == [r.doc_id for r in shown]
             assert np.allclose([r.score for r in ours], [r.score for r in shown])
+
+
+# --------------------------------------------------------------------------------------
+# Failed reranks are retried; a document missing from the collection is an error
+
+
+def _write_report(result, qrels, path):
+    build_report(result, qrels, n_resamples=100).write_json(path)
+    return json.loads(path.read_text())
+
+
+def test_a_failed_rerank_is_not_checkpointed_and_is_retried_on_resume(runner, pets, tmp_path):
+    queries = pets.queries_for("test")
+    qrels = pets.qrels["test"]
+    out = tmp_path / "eval"
+    # The real tiny cross-encoder, one pair per batch and no time allowed: a query with more
+    # than one candidate times out after its first pair, inside rerank(), as a slow model would.
+    hurried = CrossEncoderReranker(
+        runner.reranker.model_id, runner.reranker.max_length, batch_size=1,
+        model=runner.reranker.model,
+    )  # fmt: skip
+    settings = runner.settings.with_(rerank_timeout_s=0.0)
+    timed_out = Pipeline(pets, settings, runner.pipeline.retrievers, hurried)
+    first = BatchRunner(timed_out, "bm25>ce").run(queries, out_dir=out)
+
+    bm25_run = read_trec_run(first.runs["bm25"].path)
+    ce_run = read_trec_run(first.runs["bm25>ce"].path)
+    failed = [q for q in queries if len(bm25_run[q]) > 1]
+    assert failed and len(failed) < len(queries)  # some fail, the one-candidate queries do not
+    report = _write_report(first, qrels, out / "report.json")
+    ce = report["runs"]["bm25>ce"]
+    assert ce["fallback_queries"] == len(failed)
+    assert sorted(ce["fallbacks"]) == sorted(failed)
+    assert all("RerankTimeout" in why for why in ce["fallbacks"].values())
+    (fallback,) = [d for d in report["comparisons"][0]["diagnostics"] if d["code"] == "fallback"]
+    assert f"{len(failed)} queries were not reranked" in fallback["message"]
+    assert "running the evaluation again reranks them" in fallback["message"]
+    for q in failed:  # the fallback keeps the first stage's order in the run file
+        assert [r.doc_id for r in ce_run[q]] == [r.doc_id for r in bm25_run[q]]
+    assert first.unfinished == {"bm25>ce": tuple(failed)}
+
+    # Resumed with a reranker that works: the failed queries, and only they, run again.
+    second = BatchRunner(runner.pipeline, "bm25>ce").run(queries, out_dir=out)
+    assert (second.computed_queries, second.resumed_queries) == (
+        len(failed), len(queries) - len(failed),
+    )  # fmt: skip
+    assert second.unfinished == {}
+    report = _write_report(second, qrels, out / "report.json")
+    assert report["runs"]["bm25>ce"]["fallback_queries"] == 0
+    assert not any(d["code"] == "fallback" for d in report["comparisons"][0]["diagnostics"])
+    # The resumed run file is the one a run without failures writes.
+    straight = runner.run(queries, out_dir=tmp_path / "straight")
+    assert second.runs["bm25>ce"].path.read_text() == straight.runs["bm25>ce"].path.read_text()
+
+
+def test_a_candidate_missing_from_the_collection_is_an_error_not_a_fallback(runner, pets, tmp_path):
+    # The BM25 index was built with every document; this collection lost the one it ranks first.
+    queries = pets.queries_for("test")
+    query = queries["t1"]
+    top = runner.pipeline.retrievers["bm25"].search(query.text, 1)[0].doc_id
+    smaller = collection_from_documents(
+        [d for d in pets.documents.values() if d.doc_id != top], name="pets"
+    )
+    pipe = Pipeline(smaller, runner.settings, runner.pipeline.retrievers, runner.reranker)
+    with pytest.raises(UnknownDocumentError, match=top):
+        BatchRunner(pipe, "bm25>ce").run({"t1": query}, out_dir=tmp_path)
+    # Nothing was checkpointed as done for it: after the fix, the query runs.
+    ckpt = next((tmp_path / "checkpoints").glob("*+ce(*.jsonl"))
+    assert len(ckpt.read_text().splitlines()) == 1  # the header only

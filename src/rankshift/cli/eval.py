@@ -78,7 +78,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def add_eval_commands(subparsers: Any) -> None:
     """Add ``eval`` and ``export-training`` to the ``rankshift`` subcommands."""
-    from rankshift.evaluation import ALL_PIPELINES
+    from rankshift.evaluation.metrics import MEASURES
+    from rankshift.evaluation.specs import ALL_PIPELINES, pipeline_help
 
     p = subparsers.add_parser(
         "eval",
@@ -96,11 +97,13 @@ def add_eval_commands(subparsers: Any) -> None:
     p.add_argument(
         "--pipelines",
         default=ALL_PIPELINES,
-        help=(
-            "comma-separated pipelines: bm25, dense, hybrid, hybrid(rrf), hybrid(rrf,k=60), "
-            "hybrid(minmax), hybrid(minmax,w=0.3), hybrid(zscore), each optionally followed "
-            f"by '>ce' for the reranker; 'all' = {ALL_PIPELINES} (the default)"
-        ),
+        help=pipeline_help() + " (the default)",
+    )
+    p.add_argument(
+        "--measures",
+        default=",".join(MEASURES),
+        help=f"comma-separated measures, from {', '.join(MEASURES)} (default: all; nDCG@10 is "
+        "always included, as the verdicts use it)",
     )
     p.add_argument(
         "--reranker",
@@ -223,7 +226,7 @@ def _qrels(
         if not Path(args.judgments).exists():
             raise ValueError(f"no judgments database at {args.judgments}")
         with JudgmentStore(args.judgments) as store:
-            qrels = store.qrels(coll.fingerprint, aggregate=args.aggregate)
+            qrels = store.collection_qrels(coll, aggregate=args.aggregate)
             top = max(store.scale.grades)
         if not qrels:
             raise ValueError(
@@ -271,6 +274,19 @@ def _query_set(coll: Collection, qrels: Qrels, args: argparse.Namespace) -> dict
     return queries
 
 
+def _measures(text: str) -> list[str]:
+    """``--measures``: names from the :data:`~rankshift.evaluation.metrics.MEASURES` registry."""
+    from rankshift.evaluation.metrics import MEASURES
+
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MEASURES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown measure {unknown[0] if unknown else text!r}; choose from {', '.join(MEASURES)}"
+        )
+    return names
+
+
 def _progress() -> Any:
     from rankshift.cli.options import tqdm_progress
 
@@ -281,9 +297,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rankshift.cli.options import chosen_reranker
     from rankshift.evaluation import BatchRunner, build_report, parse_pipelines, tradeoff
     from rankshift.pipeline import PipelineSettings
+    from rankshift.rerank import UnknownDocumentError
 
     t0 = time.perf_counter()
     specs = parse_pipelines(args.pipelines)  # fail on a typo before loading anything
+    measures = _measures(args.measures)
     coll = _collection(args)
     qrels, source, _ = _qrels(args, coll, "test")
     queries = _query_set(coll, qrels, args)
@@ -318,10 +336,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"rankshift: reranked pipelines skipped: {runner.pipeline.reranker_error}",
             file=sys.stderr,
         )
-    result = runner.run(queries, out_dir=out, show_progress=True, resume=not args.fresh)
+    try:
+        result = runner.run(queries, out_dir=out, show_progress=True, resume=not args.fresh)
+    except UnknownDocumentError as e:
+        # The indexes or runs and the collection disagree: an error to fix, not a fallback.
+        raise ValueError(str(e)) from e
     if result.resumed_queries:
         print(
             f"rankshift: resumed {result.resumed_queries} finished queries from {out / 'checkpoints'}",
+            file=sys.stderr,
+        )
+    for spec, failed in result.unfinished.items():
+        print(
+            f"rankshift: {spec}: the reranker failed on {len(failed)} queries (first-stage "
+            f"order kept, e.g. {failed[0]!r}); they are not checkpointed, so running this "
+            "command again reranks them",
             file=sys.stderr,
         )
     trade = None
@@ -345,6 +374,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         qrels,
         collection=coll,
         qrels_source=source,
+        measures=measures,
         n_resamples=args.resamples,
         seed=args.seed,
         tradeoff=trade,
