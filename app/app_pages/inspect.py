@@ -97,7 +97,7 @@ labels: dict[str, int] = {}
 if query.query_id != "adhoc":
     labels, labels_problem = labelling.read(
         lambda store: judging.label_grades(
-            store.list_judgments(collection.fingerprint, query.query_id, include_skipped=False),
+            store.collection_judgments(collection, query.query_id, include_skipped=False),
             query.query_id,
         ),
         {},
@@ -142,7 +142,12 @@ if diag.reranked:
         help="Rank correlation between the first stage's order and the reranked order over "
         "their shared candidates: 1 = unchanged, 0 = unrelated, −1 = reversed.",
     )
-    m[1].metric(f"Dropped from top-{settings.n}", diag.dropped.get(rerank_input, 0))
+    m[1].metric(
+        f"Dropped from top-{settings.n}",
+        diag.dropped.get(rerank_input, 0),
+        help=f"Of {stage_label(rerank_input)}'s top-{settings.n} (the list the reranker "
+        f"reordered), how many the reranker put below its top-{settings.n}.",
+    )
     m[2].metric(f"Promoted into top-{settings.n}", diag.promoted.get(rerank_input, 0))
     m[3].metric(
         "Rerank time",
@@ -154,6 +159,9 @@ if diag.reranked:
         f"{diag.ce_std:.3g}",
         help="Standard deviation of the raw cross-encoder scores over the K candidates.",
     )
+not_candidates = views.not_candidate_note(result)
+if not_candidates:
+    st.caption(f":material/info: {escape_markdown(not_candidates)}")
 st.caption(
     escape_markdown(views.settings_caption(result.settings))
     + (
@@ -240,6 +248,7 @@ frames = views.ranking_frames(
 )
 headings = views.ranking_labels(result, second)
 stages = views.ranking_stages(result, second)
+score_labels = views.score_labels(result, second)
 column_config = {
     **COLUMN_CONFIG,
     **(
@@ -266,7 +275,13 @@ for col, (key, frame) in zip(cols, frames.items(), strict=True):
         st.dataframe(
             views.style_frame(frame),
             hide_index=True,
-            column_config=column_config,
+            column_config={
+                **column_config,
+                **{
+                    col: st.column_config.NumberColumn(label, format="%.3f", width=90)
+                    for col, label in score_labels[key].items()
+                },
+            },
             key=f"inspect_table_{key}",
             on_select=partial(_open_doc, f"inspect_table_{key}", frame["doc_id"].tolist()),
             selection_mode="single-row",
@@ -331,7 +346,6 @@ else:
         format_func=stage_label,
         key="inspect_against",
     ) or (rerank_input if rerank_input in first_keys else first_keys[0])
-    audit = result.audits[against]
     chart_col, table_col = st.columns([4, 7], gap="medium")
     with chart_col:
         st.markdown(f"**Rank shifts: {stage_label(against)} → reranked**")
@@ -349,29 +363,37 @@ else:
     with table_col:
         dropped = views.dropped_frame(result, against, collection, show_grades, show_labels)
         promoted = views.promoted_frame(result, against, collection, show_grades, show_labels)
-        cut = "–" if audit.cutoff_score is None else f"{audit.cutoff_score:.3f}"
-        st.markdown(f"**Dropped from the top-{settings.n}** ({len(dropped)})")
-        st.caption(
-            f"In {stage_label(against)}'s top-{settings.n}, not in the reranked top-{settings.n}. "
-            f"Margin: how far the cross-encoder score fell below the cut-off ({cut}, the "
-            f"{settings.n}th reranked score)."
-        )
+        outside = views.not_candidate_frame(result, against, collection, show_grades, show_labels)
+        words = views.cut_labels(result, against)
         cut_config = {
             "doc_id": st.column_config.TextColumn("doc", width="small"),
             "title": st.column_config.TextColumn("title", width=200),
             "first_rank": st.column_config.NumberColumn(f"{stage_label(against)} #", width=60),
-            "first_score": st.column_config.NumberColumn("score", format="%.3f", width=60),
+            "first_score": st.column_config.NumberColumn(
+                f"{stage_label(against)} score", format="%.3f", width=60
+            ),
             "now": st.column_config.NumberColumn("now #", width=50),
-            "ce_score": st.column_config.NumberColumn("CE score", format="%.3f", width=70),
-            "margin": st.column_config.NumberColumn("margin", format="%.3f", width=60),
+            "ce_score": st.column_config.NumberColumn(
+                words.ce_score, format="%.3f", width=90, help="The cross-encoder's own score"
+            ),
+            "blended_score": st.column_config.NumberColumn(
+                words.blended_score or "blended score",
+                format="%.3f",
+                width=110,
+                help="The score that decided the reranked order",
+            ),
+            "margin": st.column_config.NumberColumn(words.margin_below, format="%.3f", width=110),
             "truncated": st.column_config.CheckboxColumn("truncated", width=60),
             "grade": st.column_config.NumberColumn("grade", width=50),
             "label": st.column_config.NumberColumn("label", width=50),
             "why": st.column_config.TextColumn("why", width="large"),
         }
+        st.markdown(f"**{escape_markdown(words.dropped_title)}**")
+        st.caption(escape_markdown(words.dropped_caption))
         if dropped.empty:
             st.success(
-                "Nothing dropped: the reranker kept every top-N document.", icon=":material/check:"
+                "Nothing dropped: the reranker kept every top-N document it saw.",
+                icon=":material/check:",
             )
         else:
             st.dataframe(
@@ -383,7 +405,8 @@ else:
                 selection_mode="single-row",
                 placeholder="–",
             )
-        st.markdown(f"**Promoted into the top-{settings.n}** ({len(promoted)})")
+        st.markdown(f"**{escape_markdown(words.promoted_title)}**")
+        st.caption(escape_markdown(words.promoted_caption))
         if promoted.empty:
             st.caption("Nothing promoted from below the cut.")
         else:
@@ -393,11 +416,23 @@ else:
                 column_config={
                     **cut_config,
                     "margin": st.column_config.NumberColumn(
-                        "margin above", format="%.3f", width=70
+                        words.margin_above, format="%.3f", width=110
                     ),
                 },
                 key="inspect_promoted",
                 on_select=partial(_open_doc, "inspect_promoted", promoted["doc_id"].tolist()),
+                selection_mode="single-row",
+                placeholder="–",
+            )
+        if not outside.empty:
+            st.markdown(f"**{escape_markdown(words.not_candidate_title)}**")
+            st.caption(escape_markdown(words.not_candidate_caption))
+            st.dataframe(
+                views.style_frame(outside),
+                hide_index=True,
+                column_config=cut_config,
+                key="inspect_not_candidates",
+                on_select=partial(_open_doc, "inspect_not_candidates", outside["doc_id"].tolist()),
                 selection_mode="single-row",
                 placeholder="–",
             )

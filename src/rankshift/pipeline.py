@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -210,38 +211,17 @@ class Pipeline:
         return None
 
     def retrieve(self, text: str) -> tuple[dict[str, StageResult], float]:
-        """Run every needed first stage; returns stages by key and the wall time in ms."""
-        s = self.settings
-        stages: dict[str, StageResult] = {}
-        raw: dict[str, list[ScoredDoc]] = {}  # full-depth lists, for fusion
+        """Run every needed first stage; returns stages by key and the wall time in ms.
+
+        Through :func:`retrieve_first_stages`, the one first-stage code path (the batch runner
+        of ``rankshift eval`` calls it too).
+        """
         t0 = time.perf_counter()
-        for key in s.needed_stages:
-            retriever = self.retrievers[key]
-            start = time.perf_counter()
-            if (
-                key == "hybrid"
-                and isinstance(retriever, HybridRetriever)
-                and {"bm25", "dense"} <= stages.keys()
-            ):
-                depth = max(s.k, retriever.depth)
-                # Fuse the lists already retrieved (at fusion depth) instead of searching twice.
-                sparse = raw.get("bm25") or retriever.sparse.search(text, depth)
-                dense = raw.get("dense") or retriever.dense.search(text, depth)
-                ranking = retriever.fuse(sparse, dense, s.k)
-                ms = (time.perf_counter() - start) * 1000 + stages["bm25"].ms + stages["dense"].ms
-            else:
-                depth = max(s.k, getattr(self.retrievers.get("hybrid"), "depth", 0))
-                full = retriever.search(text, depth)
-                raw[key] = full
-                ranking = full[: s.k]
-                ms = (time.perf_counter() - start) * 1000
-            stages[key] = StageResult(
-                name=retriever.name,
-                kind="first_stage",
-                ranking=ranking,
-                ms=ms,
-                params=dict(getattr(retriever, "params", {})),
-            )
+        stages = retrieve_first_stages(
+            text,
+            {key: self.retrievers[key] for key in self.settings.needed_stages},
+            self.settings.k,
+        )
         return stages, (time.perf_counter() - t0) * 1000
 
     def run(
@@ -281,7 +261,10 @@ class Pipeline:
         )
         stages = {**shown, "reranked": reranked_stage}
         audits = (
-            {key: audit(stage, reranked_stage, s.n) for key, stage in shown.items()}
+            {
+                key: audit(stage, reranked_stage, s.n, {p.doc_id: p.score for p in info.pairs})
+                for key, stage in shown.items()
+            }
             if info.reranked
             else {}
         )
@@ -349,17 +332,74 @@ class Pipeline:
             blend=s.blend,
         )
         shown = {k: result.stages[k] for k in result.first_stage_keys}
-        audits = {k: audit(f, stage, s.n) for k, f in shown.items()} if info.reranked else {}
+        ce = {p.doc_id: p.score for p in info.pairs}
+        audits = {k: audit(f, stage, s.n, ce) for k, f in shown.items()} if info.reranked else {}
         first = result.reranked
         agreement = (
-            audit(first, stage, s.n)
+            audit(first, stage, s.n, ce)
             if info.reranked and first is not None and result.rerank and result.rerank.reranked
             else None
         )
         return SecondRerank(model_id, short_name(model_id), stage, info, audits, agreement)
 
 
+def retrieve_first_stages(
+    text: str, stages: Mapping[str, Retriever], k: int
+) -> dict[str, StageResult]:
+    """The top-``k`` of each first stage for one query: the one first-stage code path.
+
+    :meth:`Pipeline.retrieve` (the app, ``rankshift search``) and the batch runner
+    (``rankshift eval``) both call this, so a query's first-stage rankings are the same
+    wherever they are shown. Each plain retriever searches once, as deep as the deepest hybrid
+    stage fuses (``max(k, depth)``), and keeps its top ``k``; a hybrid stage fuses the top
+    ``max(k, depth)`` of its own two parts from those same searches instead of searching again
+    (exactly what :meth:`HybridRetriever.search` would fuse).
+
+    Args:
+        text: the query.
+        stages: the first stages by key, in the order wanted: ``bm25``, ``dense``, ``hybrid``,
+            or a batch's spec keys such as ``hybrid(minmax,w=0.3)``.
+        k: candidates kept per stage.
+
+    Returns:
+        A :class:`~rankshift.types.StageResult` per key. Its ``ms`` is that stage's search
+        time; a hybrid's includes the two searches it fused.
+    """
+    hybrids = [r for r in stages.values() if isinstance(r, HybridRetriever)]
+    depth = max([k, *(h.depth for h in hybrids)])
+    searched: dict[int, tuple[list[ScoredDoc], float]] = {}
+
+    def deep(retriever: Retriever) -> tuple[list[ScoredDoc], float]:
+        # By identity: a hybrid's parts are the plain stages' own retrievers (make_hybrid).
+        if id(retriever) not in searched:
+            start = time.perf_counter()
+            ranking = retriever.search(text, depth)
+            searched[id(retriever)] = (ranking, (time.perf_counter() - start) * 1000)
+        return searched[id(retriever)]
+
+    out: dict[str, StageResult] = {}
+    for key, retriever in stages.items():
+        if isinstance(retriever, HybridRetriever):
+            (sparse, sparse_ms), (dense, dense_ms) = deep(retriever.sparse), deep(retriever.dense)
+            cut = max(k, retriever.depth)
+            start = time.perf_counter()
+            ranking = retriever.fuse(sparse[:cut], dense[:cut], k)
+            ms = (time.perf_counter() - start) * 1000 + sparse_ms + dense_ms
+        else:
+            full, ms = deep(retriever)
+            ranking = full[:k]
+        out[key] = StageResult(
+            name=retriever.name,
+            kind="first_stage",
+            ranking=ranking,
+            ms=ms,
+            params=dict(getattr(retriever, "params", {})),
+        )
+    return out
+
+
 def make_hybrid(sparse: Retriever, dense: Retriever, settings: PipelineSettings) -> HybridRetriever:
+    """A hybrid of ``sparse`` and ``dense`` with the settings' fusion, fusing at ``max(100, k)``."""
     return HybridRetriever(
         sparse,
         dense,

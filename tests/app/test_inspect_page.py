@@ -7,6 +7,7 @@ the models are cached in this process.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -24,6 +25,14 @@ MARKER = re.compile(r"^(▲\d+|▼\d+|=|new|dropped)$")
 
 def _frames(at, column: str) -> list:
     return [d.value for d in at.dataframe if column in d.value.columns]
+
+
+def _table(at, key: str):
+    """The table with widget key ``key``: its frame, and its column headings as shown."""
+    table = next(d for d in at.dataframe if d.key == key)
+    config = json.loads(table.proto.columns or "{}")
+    headings = {c: config.get(c, {}).get("label", c) for c in table.value.columns}
+    return table.value, headings
 
 
 def _ranking_frames(at) -> list:
@@ -121,14 +130,23 @@ def test_dropped_table_lists_what_the_library_audit_dropped(
     audit = expected.audits[settings.rerank_input]
     assert audit.dropped, "the fixture should make the untrained reranker drop something"
 
-    dropped, promoted = _frames(at, "why")
+    dropped, headings = _table(at, "inspect_dropped")
+    promoted, _ = _table(at, "inspect_promoted") if audit.promoted else (None, None)
     assert dropped["doc_id"].tolist() == [r.doc_id for r in audit.dropped]
-    assert promoted["doc_id"].tolist() == [r.doc_id for r in audit.promoted]
-    # Margin below the cut-off is the N-th reranked score minus the document's score.
+    if promoted is not None:
+        assert promoted["doc_id"].tolist() == [r.doc_id for r in audit.promoted]
+    # Margin below the cut-off is the N-th reranked score minus the document's score; with
+    # no blend both are the cross-encoder's, and the heading says so.
     row = dropped.iloc[0]
     assert row["margin"] == pytest.approx(audit.cutoff_score - audit.dropped[0].rerank_score)
     assert row["first_rank"] == audit.dropped[0].first_rank
-    assert any(f"Dropped from the top-3** ({len(audit.dropped)})" in m.value for m in at.markdown)
+    assert headings["margin"] == "margin below the cut, on the cross-encoder score"
+    assert headings["ce_score"] == "cross-encoder score"
+    assert "blended_score" not in dropped
+    titles = [plain(m.value) for m in at.markdown]
+    assert f"**Dropped from the top-3 by the reranker ({len(audit.dropped)})**" in titles
+    # Against the stage the reranker reordered, every document was its candidate.
+    assert not any(t.startswith("**Not a candidate") for t in titles)
     # The slope chart and the score figures are there.
     charts = at.get("plotly_chart")
     assert len(charts) >= 4
@@ -273,3 +291,76 @@ def test_blend_slider_mixes_the_first_stage_back_in(make_app, tiny_cross_encoder
     assert any(plain(m.value) == "**Reranked (blend 1)**" for m in at.markdown), [
         m.value for m in at.markdown
     ]
+
+
+def test_a_document_the_reranker_never_saw_is_not_a_candidate_not_dropped(
+    make_app, tiny_cross_encoder_dir, bi_encoder, tmp_path: Path
+) -> None:
+    at = make_app(tiny_cross_encoder_dir).run()
+    # The reranker reorders dense's top-5; BM25's top-5 holds documents dense ranks lower.
+    at.selectbox(key="sidebar_rerank_input").set_value("dense").run()
+    at.slider(key="sidebar_k").set_value(5).run()
+    at.slider(key="sidebar_n").set_value(5).run()
+    _search(at)
+    context = at.session_state["sidebar_context"]
+    settings = context.settings
+    assert (settings.rerank_input, settings.k, settings.n) == ("dense", 5, 5)
+    expected = _library_result(settings, context.collection.path, bi_encoder, tmp_path)
+    bm25 = expected.audits["bm25"]
+    candidates = {r.doc_id for r in expected.stages["reranked"].ranking}
+    outsiders = [
+        r.doc_id for r in expected.stages["bm25"].ranking[:5] if r.doc_id not in candidates
+    ]
+    assert outsiders, "the fixture should give BM25 a top-5 document outside dense's top-5"
+    assert [r.doc_id for r in bm25.not_candidates] == outsiders
+
+    # Counted apart under the headline numbers.
+    note = next(
+        plain(c.value) for c in at.caption if "Not a candidate of the reranker" in plain(c.value)
+    )
+    assert f"{len(outsiders)} of BM25's top-5" in note and "not counted as dropped" in note
+
+    at.segmented_control(key="inspect_against").set_value("bm25").run()
+    assert not at.exception, at.exception
+    titles = [plain(m.value) for m in at.markdown]
+    assert f"**Not a candidate of the reranker ({len(outsiders)})**" in titles
+    assert f"**Dropped from the top-5 by the reranker ({len(bm25.dropped)})**" in titles
+    outside, _ = _table(at, "inspect_not_candidates")
+    assert outside["doc_id"].tolist() == outsiders
+    assert set(outside["why"]) == {"not a candidate of the reranker: not in Dense's top-5"}
+    dropped = [d.value for d in at.dataframe if d.key == "inspect_dropped"]
+    assert not set(outsiders) & {d for frame in dropped for d in frame["doc_id"]}
+    assert any(
+        "the reranker never saw them: it reordered Dense's top-5" in plain(c.value)
+        for c in at.caption
+    )
+
+
+def test_with_a_blend_both_scores_are_shown_and_the_margin_is_on_the_blended(
+    make_app, tiny_cross_encoder_dir
+) -> None:
+    at = make_app(tiny_cross_encoder_dir).run()
+    at.slider(key="sidebar_n").set_value(3).run()
+    at.slider(key="sidebar_blend").set_value(0.5).run()
+    _search(at)
+    assert at.session_state["sidebar_context"].settings.blend == 0.5
+    # The reranked table keeps the cross-encoder's own score beside the blended one.
+    reranked, headings = _table(at, "inspect_table_reranked")
+    assert headings["score"] == "blended score (blend 0.5)"
+    assert headings["ce_score"] == "cross-encoder score"
+    assert not (reranked["score"] == reranked["ce_score"]).all()
+
+    dropped, headings = _table(at, "inspect_dropped")
+    assert not dropped.empty, "the fixture should make the blended reranker drop something"
+    assert headings["ce_score"] == "cross-encoder score"
+    assert headings["blended_score"] == "blended score (blend 0.5)"
+    assert headings["margin"] == "margin below the cut, on the blended score"
+    # The margin is measured on the blended score: the cut-off's blended score minus the row's.
+    cutoff = reranked["score"].iloc[2]
+    for _, row in dropped.iterrows():
+        assert row["margin"] == pytest.approx(cutoff - row["blended_score"])
+        assert row["ce_score"] != pytest.approx(row["blended_score"])
+    assert any(
+        "The reranked order is by the blended score (blend 0.5)" in plain(c.value)
+        for c in at.caption
+    )

@@ -140,7 +140,92 @@ def test_search_with_reranker_folder_shows_shifts_and_json(
     assert "4 pair scores from cache" in out  # the --json run scored them
     audit = result["audits"]["hybrid"]
     for row in audit["dropped"]:
-        assert f"{row['doc_id']} (was {row['first_rank']}, now {row['reranked_rank']})" in out
+        assert f"{row['doc_id']} (was {row['first_rank']}, now {row['reranked_rank']};" in out
+    # No blend: one score, and it says whose it is.
+    assert "Order decided by the cross-encoder score;" in out
+    assert "blended score" not in out
+
+
+def _line(out: str, start: str) -> str:
+    return next(line for line in out.splitlines() if line.startswith(start))
+
+
+@requires_model
+def test_search_counts_what_the_reranker_never_saw_apart_from_dropped(
+    animals_file: Path,
+    tmp_path: Path,
+    tiny_cross_encoder_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The reranker reorders BM25's list, which for "fly" holds the bird alone; dense and hybrid
+    # put another animal in their top 2, which the reranker never saw.
+    args = ["search", str(animals_file), "which animal can fly", "-k", "4", "-n", "2",
+            "--rerank-input", "bm25", "--reranker", str(tiny_cross_encoder_dir),
+            "--cache-dir", str(tmp_path / "c")]  # fmt: skip
+    assert main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["doc_id"] for r in result["stages"]["reranked"]["ranking"]] == ["bird"]
+    outsider = result["stages"]["dense"]["ranking"][1]["doc_id"]
+    assert outsider != "bird"
+    assert [r["doc_id"] for r in result["audits"]["dense"]["not_candidates"]] == [outsider]
+    assert result["audits"]["dense"]["dropped"] == []
+
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert _line(out, "Dropped by the reranker from bm25's top 2:").endswith(": none")
+    outside = _line(out, "Not a candidate of the reranker")
+    assert "it reordered bm25's top 4 and never saw these; not counted as dropped" in outside
+    assert f"1 of dense's top 2: {outsider} (dense #2)" in outside
+    assert "dropped (now" not in out
+
+
+@requires_model
+def test_search_with_a_blend_shows_both_scores_and_cuts_on_the_blended_one(
+    animals_file: Path,
+    tmp_path: Path,
+    tiny_cross_encoder_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["search", str(animals_file), "which animal can fly", "-k", "4", "-n", "2",
+            "--reranker", str(tiny_cross_encoder_dir), "--blend", "0.5",
+            "--cache-dir", str(tmp_path / "c")]  # fmt: skip
+    assert main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    ce = {p["doc_id"]: p["score"] for p in result["rerank"]["pairs"]}
+    blended = {r["doc_id"]: r["score"] for r in result["stages"]["reranked"]["ranking"]}
+    assert ce != blended  # the blend changed the scores, so the two columns differ
+    audit = result["audits"]["hybrid"]
+    assert audit["blend"] == 0.5
+    assert all(r["ce_score"] == ce[r["doc_id"]] for r in audit["rows"])
+
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    second = result["stages"]["reranked"]["ranking"][1]["score"]
+    assert _line(out, "Order decided by the blended score (blend 0.5)").endswith(
+        f"cut-off {second:.3f}: the blended score (blend 0.5) of reranked #2."
+    )
+    lines = out.splitlines()
+    head = lines.index("Reranked top 2:") + 1
+    assert [c.strip() for c in lines[head].split("  ") if c.strip()] == [
+        "#",
+        "doc",
+        "cross-encoder score",
+        "blended score (blend 0.5)",
+    ]
+    for line in lines[head + 1 : head + 3]:
+        _rank, doc_id, ce_cell, blend_cell = line.split()
+        assert float(ce_cell) == pytest.approx(ce[doc_id], abs=5e-4)
+        assert float(blend_cell) == pytest.approx(blended[doc_id], abs=5e-4)
+    assert audit["dropped"], "the fixture should make the blended reranker drop something"
+    dropped = _line(out, "Dropped by the reranker from hybrid's top 2:")
+    for row in audit["dropped"]:
+        margin = audit["cutoff_score"] - blended[row["doc_id"]]
+        assert (
+            f"{row['doc_id']} (was {row['first_rank']}, now {row['reranked_rank']}; "
+            f"cross-encoder score {ce[row['doc_id']]:.3f}, blended score (blend 0.5) "
+            f"{blended[row['doc_id']]:.3f}; margin below the cut, on the blended score: "
+            f"{margin:.3f})"
+        ) in dropped
 
 
 def test_empty_query_is_refused(animals_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -238,7 +238,95 @@ def test_frames_are_empty_when_nothing_was_reranked(collection) -> None:
 def test_shift_frame_covers_every_candidate(collection) -> None:
     frame = views.shift_frame(_result(), "dense", collection)
     assert sorted(frame["doc_id"]) == list("abcde")
-    assert set(frame["status"]) <= {"up", "down", "same", "new", "dropped"}
+    assert set(frame["status"]) <= {"up", "down", "same", "new", "dropped", "below"}
+    # Every document is one of the reranker's candidates here (it reordered BM25's five).
+    assert frame["ce_score"].tolist() == [CE[d] for d in frame["doc_id"]]
+
+
+def _with_outsider(collection, blend: float = 0.0) -> tuple[PipelineResult, object]:
+    """_result(), but dense's top-2 holds "f", which the reranker (reordering BM25's five) never
+    saw; with ``blend``, the reranked order is by a blended score (here: CE / 10 + a constant)."""
+    docs = [*collection.documents.values(), Document("f", "Fish oil and vitamin D.", "Zeta")]
+    coll = collection_from_documents(docs, queries=collection.queries, qrels=collection.qrels)
+    result = _result()
+    dense = _stage("dense(x,flat)", "fbaec", [0.95, 0.9, 0.8, 0.7, 0.6])
+    reranked = result.stages["reranked"]
+    info = result.rerank
+    if blend:
+        blended = {r.doc_id: r.score / 10 + 1.0 for r in reranked.ranking}
+        reranked = replace(
+            reranked,
+            name="bm25>ce(x)(blend=0.5)",
+            ranking=[ScoredDoc(r.doc_id, r.rank, blended[r.doc_id]) for r in reranked.ranking],
+            params={"blend": blend, "input_stage": "bm25(lucene)"},
+        )
+        info = replace(info, blend=blend)
+    ce = {p.doc_id: p.score for p in info.pairs}
+    stages = {"bm25": result.stages["bm25"], "dense": dense, "reranked": reranked}
+    audits = {k: audit(stages[k], reranked, 2, ce) for k in ("bm25", "dense")}
+    result = replace(result, stages=stages, rerank=info, audits=audits)
+    return result, coll
+
+
+def test_a_document_the_reranker_never_saw_is_not_a_candidate(collection) -> None:
+    result, coll = _with_outsider(collection)
+    # Dense's top-2 is f, b. f was never among the reranker's candidates: not dropped.
+    dropped = views.dropped_frame(result, "dense", coll)
+    assert "f" not in dropped["doc_id"].tolist()
+    assert dropped["doc_id"].tolist() == ["b"]  # a candidate, put at 4 by the reranker
+    assert "BM25 had it at #2" in dropped.iloc[0]["why"]
+    outside = views.not_candidate_frame(result, "dense", coll, grades={"f": 1})
+    assert outside[["doc_id", "first_rank", "grade"]].values.tolist() == [["f", 1, 1]]
+    assert outside.iloc[0]["why"] == "not a candidate of the reranker: not in BM25's top-5"
+    assert views.not_candidate_frame(result, "bm25", coll).empty  # the reranker's own input
+    # Counted apart, in numbers and in words.
+    diag = views.diagnostics(result)
+    assert (diag.dropped["dense"], diag.not_candidates["dense"]) == (1, 1)
+    assert diag.not_candidates["bm25"] == 0
+    note = views.not_candidate_note(result)
+    assert "1 of Dense's top-2" in note and "not counted as dropped" in note
+    labels = views.cut_labels(result, "dense")
+    assert labels.not_candidate_title == "Not a candidate of the reranker (1)"
+    assert labels.dropped_title == "Dropped from the top-2 by the reranker (1)"
+    # The slope chart's frame keeps the status too.
+    shifts = views.shift_frame(result, "dense", coll).set_index("doc_id")
+    assert shifts.loc["f", "status"] == "not_candidate"
+    assert shifts.loc["f", "marker"] == "not a candidate"
+    assert views.not_candidate_note(_result()) is None
+
+
+def test_with_a_blend_both_scores_are_kept_and_the_margin_is_on_the_blended(collection) -> None:
+    result, coll = _with_outsider(collection, blend=0.5)
+    blended = {r.doc_id: r.score for r in result.stages["reranked"].ranking}
+    cutoff = blended["a"]  # the 2nd reranked document's blended score
+    dropped = views.dropped_frame(result, "bm25", coll)
+    row = dropped.set_index("doc_id").loc["b"]
+    assert row["ce_score"] == CE["b"]  # the cross-encoder's own score
+    assert row["blended_score"] == pytest.approx(blended["b"])
+    assert row["margin"] == pytest.approx(cutoff - blended["b"])
+    assert row["margin"] != pytest.approx(CE["a"] - CE["b"])
+    assert "on the blended score (blend 0.5)" in row["why"]
+    labels = views.cut_labels(result, "bm25")
+    assert labels.order_score == labels.blended_score == "blended score (blend 0.5)"
+    assert labels.ce_score == "cross-encoder score"
+    assert labels.margin_below == "margin below the cut, on the blended score"
+    assert "blended score (blend 0.5)" in labels.dropped_caption
+    # The reranked table keeps both scores, each headed by what it is.
+    frame = views.ranking_frame(result, "reranked", coll)
+    assert frame["score"].tolist() == [blended["c"], blended["a"]]
+    assert frame["ce_score"].tolist() == [CE["c"], CE["a"]]
+    assert views.score_labels(result)["reranked"] == {
+        "score": "blended score (blend 0.5)",
+        "ce_score": "cross-encoder score",
+    }
+    # Without a blend there is one score, and it is the cross-encoder's.
+    plain_result, _ = _with_outsider(collection)
+    assert "blended_score" not in views.dropped_frame(plain_result, "bm25", coll)
+    assert "ce_score" not in views.ranking_frame(plain_result, "reranked", coll)
+    assert views.score_labels(plain_result)["reranked"] == {"score": "cross-encoder score"}
+    assert views.cut_labels(plain_result, "bm25").margin_below == (
+        "margin below the cut, on the cross-encoder score"
+    )
 
 
 # ---------------------------------------------------------------------------- scores

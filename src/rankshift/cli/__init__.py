@@ -21,7 +21,8 @@ from rankshift.cli.options import (
 )
 from rankshift.corpus import Collection, CollectionLoadError, load_collection
 from rankshift.pipeline import EmptyQueryError, Pipeline
-from rankshift.types import PipelineResult
+from rankshift.rerank import UnknownDocumentError
+from rankshift.types import Audit, PipelineResult
 
 # --------------------------------------------------------------------------------------
 # Commands
@@ -73,21 +74,80 @@ def format_side_by_side(
         lines.append("  ".join(cells))
     if reranked is not None and result.rerank is not None and result.rerank.reranked and audit:
         lines.append("")
-        tau = f"{audit.kendall_tau:.2f}" if audit.kendall_tau is not None else "n/a"
-        lines.append(
-            f"Reranked {result.rerank.k} candidates of {input_key} with {result.rerank.model_id} "
-            f"(revision {result.rerank.revision}, max_length {result.rerank.max_length}) in "
-            f"{result.rerank.ms:.0f} ms; {result.rerank.cached_pairs} pair scores from cache; "
-            f"Kendall's tau vs {input_key}: {tau}"
-        )
-        if audit.dropped:
-            lines.append(
-                f"Dropped from {input_key}'s top {n}: "
-                + ", ".join(
-                    f"{r.doc_id} (was {r.first_rank}, now {r.reranked_rank})" for r in audit.dropped
-                )
-            )
+        lines += _audit_lines(result, str(input_key), audit, n)
     return "\n".join(lines)
+
+
+def _audit_lines(result: PipelineResult, input_key: str, audit: Audit, n: int) -> list[str]:
+    """What the reranker did, in words an auditor cannot misread: which score decided the order,
+    the reranked top-``n`` with the cross-encoder's own score (and the blended one), what it
+    dropped from its input's top-``n``, and what other first stages had that it never saw."""
+    from rankshift.present.text import order_score_label
+
+    info = result.rerank
+    assert info is not None
+    tau = f"{audit.kendall_tau:.2f}" if audit.kendall_tau is not None else "n/a"
+    order = order_score_label(audit.blend)
+    on = "on the blended score" if audit.blend else "on the cross-encoder score"
+    lines = [
+        f"Reranked {audit.candidates} candidates (top {info.k}) of {input_key} with {info.model_id} "
+        f"(revision {info.revision}, max_length {info.max_length}) in "
+        f"{info.ms:.0f} ms; {info.cached_pairs} pair scores from cache; "
+        f"Kendall's tau vs {input_key}: {tau}"
+    ]
+    cut = "n/a" if audit.cutoff_score is None else f"{audit.cutoff_score:.3f}"
+    lines.append(
+        f"Order decided by the {order}"
+        + (f" (the cross-encoder score blended with {input_key}'s)" if audit.blend else "")
+        + f"; cut-off {cut}: the {order} of reranked #{n}."
+    )
+    rows = {r.doc_id: r for r in audit.rows}
+
+    def num(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    heads = ["cross-encoder score", *([order] if audit.blend else [])]
+    top = result.stages["reranked"].ranking[:n]
+    doc_w = max([3, *(len(r.doc_id) for r in top)])
+    lines.append(f"Reranked top {n}:")
+    lines.append("  ".join(["  # ", "doc".ljust(doc_w), *heads]))
+    for r in top:
+        row = rows.get(r.doc_id)
+        cells = [f"{r.rank:>4d}", r.doc_id.ljust(doc_w)]
+        cells.append(num(row.ce_score if row else None).ljust(len(heads[0])))
+        if audit.blend:
+            cells.append(num(r.score))
+        lines.append("  ".join(cells).rstrip())
+    if audit.dropped:
+        parts = []
+        for r in audit.dropped:
+            scores = f"cross-encoder score {num(r.ce_score)}"
+            if audit.blend:
+                scores += f", {order} {num(r.rerank_score)}"
+            margin = (
+                None
+                if r.rerank_score is None or audit.cutoff_score is None
+                else audit.cutoff_score - r.rerank_score
+            )
+            parts.append(
+                f"{r.doc_id} (was {r.first_rank}, now {r.reranked_rank}; {scores}; "
+                f"margin below the cut, {on}: {num(margin)})"
+            )
+        lines.append(f"Dropped by the reranker from {input_key}'s top {n}: " + ", ".join(parts))
+    else:
+        lines.append(f"Dropped by the reranker from {input_key}'s top {n}: none")
+    outside = {k: a.not_candidates for k, a in result.audits.items() if a.not_candidates}
+    if outside:
+        lines.append(
+            f"Not a candidate of the reranker (it reordered {input_key}'s top {info.k} and never "
+            "saw these; not counted as dropped): "
+            + "; ".join(
+                f"{len(rows_)} of {k}'s top {n}: "
+                + ", ".join(f"{r.doc_id} ({k} #{r.first_rank})" for r in rows_)
+                for k, rows_ in outside.items()
+            )
+        )
+    return lines
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -198,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CollectionLoadError as e:
         print(f"rankshift: cannot load collection: {e}", file=sys.stderr)
+        return 2
+    except UnknownDocumentError as e:  # an index or run from another corpus, not a model fault
+        print(f"rankshift: {e}", file=sys.stderr)
         return 2
     except ValueError as e:
         print(f"rankshift: {e}", file=sys.stderr)

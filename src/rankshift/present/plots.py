@@ -13,16 +13,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from rankshift.present import (
-    STATUS_COLORS,
-    STATUS_LABELS,
-    VERDICT_COLORS,
-    escape_plotly,
-    shorten,
-)
+from rankshift.present.evaluate import VERDICT_COLORS
+from rankshift.present.rankings import STATUS_COLORS, STATUS_LABELS
+from rankshift.present.text import escape_plotly, shorten
 
 _FONT = {"family": "Source Sans Pro, sans-serif", "size": 13}
-_STATUS_ORDER = ["up", "down", "new", "dropped", "same"]
+_STATUS_ORDER = ["up", "down", "new", "dropped", "same", "below", "not_candidate"]
 _STAGE_COLORS = ["#4c6ef5", "#12b886", "#7950f2"]
 _CE_COLORS = ["#e8590c", "#f59f00"]
 _GRADE_COLORS = ["#868e96", "#74c0fc", "#4c6ef5", "#2f9e44", "#087f5b"]
@@ -73,7 +69,8 @@ def rank_shift_chart(
         depth: draw documents ranked within this depth on either side (default: all).
 
     Lines are coloured by status (up, down, promoted into the top-N, dropped from it,
-    unchanged). A document missing from one list ends on a "not in list" row at the bottom.
+    unchanged, below the cut in both, not a candidate of the reranker). A document missing from
+    one list ends on a "not in list" row at the bottom.
     """
     frame = shifts
     if depth is not None and not frame.empty:
@@ -99,7 +96,14 @@ def rank_shift_chart(
                 f"doc {escape_plotly(str(row.doc_id))}<br>"
                 f"{escape_plotly(first_label)}: rank {_fmt(row.first_rank)}, "
                 f"score {_fmt(row.first_score)}<br>"
-                f"reranked: rank {_fmt(row.reranked_rank)}, CE score {_fmt(row.ce_score)}<br>"
+                f"reranked: rank {_fmt(row.reranked_rank)}, cross-encoder score "
+                f"{_fmt(row.ce_score)}"
+                + (
+                    f", blended score {_fmt(row.blended_score)}"
+                    if "blended_score" in frame and not pd.isna(row.blended_score)
+                    else ""
+                )
+                + "<br>"
                 f"{escape_plotly(str(row.marker))}"
                 + (f"<br>grade {row.grade}" if not pd.isna(row.grade) else "")
             )
@@ -116,10 +120,10 @@ def rank_shift_chart(
                 line={
                     "color": STATUS_COLORS[status],
                     "width": 3 if emphasis else 1.8,
-                    "dash": "dot" if status == "dropped" else "solid",
+                    "dash": "dot" if status in ("dropped", "not_candidate") else "solid",
                 },
                 marker={"size": 7, "color": STATUS_COLORS[status]},
-                opacity=0.55 if status == "same" else 0.95,
+                opacity=0.55 if status in ("same", "below") else 0.95,
                 hovertext=hover,
                 hoverinfo="text",
             )
