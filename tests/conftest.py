@@ -10,6 +10,8 @@ from support import ANIMALS, BI_ENCODER, ROOT, model_available
 from rankshift.corpus import Collection, collection_from_documents
 from rankshift.types import Query
 
+pytest_plugins = ["ci_plugin"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(

@@ -13,13 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ci_plugin import NO_BROWSER
+from inspector_fixture import write_collection
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-
-sys.path.insert(0, str(ROOT / "tests" / "app"))  # the shared fixture collection
-from inspector_fixture import write_collection  # noqa: E402
 
 
 def _free_port() -> int:
@@ -57,8 +56,8 @@ def app_server(
     that loads (an untrained cross-encoder folder, so the dropped panel has content), and a
     judgments database of its own (``e2e_judgments_db``), never the user's."""
     if not CHROMIUM.exists():
-        pytest.skip("needs Chromium at /usr/bin/chromium")
-    pytest.importorskip("playwright.sync_api")
+        pytest.skip(f"{NO_BROWSER}: no Chromium at {CHROMIUM}")
+    pytest.importorskip("playwright.sync_api", reason=f"{NO_BROWSER}: playwright is not installed")
     tmp = tmp_path_factory.mktemp("e2e")
     collection = write_collection(tmp / "collection")
     port = _free_port()
