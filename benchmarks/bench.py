@@ -1,4 +1,4 @@
-"""Speed benchmarks: ``python -m rankshift.bench`` (or ``make bench``).
+"""Speed benchmarks: ``python benchmarks/bench.py`` (or ``make bench``).
 
 Prints, in one run on this machine:
 

@@ -140,7 +140,7 @@ if use_labels:
     try:
         stored = evaluate.stored_qrels(
             judgments_path(),
-            collection.fingerprint,
+            collection,
             aggregate,  # type: ignore[arg-type]
         )
     except labelling.STORE_ERRORS as e:
