@@ -145,8 +145,8 @@ def test_stored_judgments_are_a_query_set(
 
     collection = at.session_state["sidebar_context"].collection
     with JudgmentStore(db) as store:
-        store.save(collection.fingerprint, "q3", "d10", "alice", 3)
-        store.save(collection.fingerprint, "q3", "d10", "bob", 1)
+        store.save(collection.name, "q3", "d10", "alice", 3)
+        store.save(collection.name, "q3", "d10", "bob", 1)
     at.selectbox(key="evaluate_aggregate").set_value("min").run()
     _run(at, ["bm25"])
     qrels = {"q3": {"d10": 1}}  # min of alice's 3 and bob's 1

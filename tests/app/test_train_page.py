@@ -71,7 +71,7 @@ def test_a_tiny_job_trains_and_its_model_becomes_the_reranker(
 
     collection = at.session_state["sidebar_context"].collection
     with JudgmentStore(judgments_db) as store:
-        store.save(collection.fingerprint, "q3", "d10", "alice", 2)
+        store.save(collection.name, "q3", "d10", "alice", 2)
     # Choosing the test split to train on lifts the guard, as `rankshift train --split test`.
     _tiny_job(at, tiny_cross_encoder_dir, max_steps=2)
     assert at.checkbox(key="train_exclude_test").value is False

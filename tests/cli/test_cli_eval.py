@@ -94,8 +94,8 @@ def test_eval_and_export_from_a_judgments_database(beir, tmp_path, capsys):
     coll = load_collection(beir)
     db = tmp_path / "judgments.sqlite"
     with JudgmentStore(db) as store:
-        store.import_qrels(coll.fingerprint, TEST_QRELS, annotator="alice")
-        store.save(coll.fingerprint, "t1", "bird2", "bob", 3)  # mean of 1 and 3 -> 2
+        store.import_qrels(coll.name, TEST_QRELS, annotator="alice")
+        store.save(coll.name, "t1", "bird2", "bob", 3)  # mean of 1 and 3 -> 2
     cache = str(tmp_path / "cache")
     out = tmp_path / "eval"
     argv = ["eval", str(beir), "--judgments", str(db), "--pipelines", "bm25", "--out", str(out),

@@ -287,3 +287,29 @@ def test_history_and_agreement_frames(tmp_path) -> None:
     assert set(per_query["query_id"]) == {"q1"}
     kappa = overall.loc[overall["metric"] == "cohen_kappa"].iloc[0]
     assert kappa["annotators"] == "alice, bob" and kappa["n_items"] == 2
+
+
+def test_a_document_the_reranker_never_saw_is_queued_as_not_a_candidate() -> None:
+    """Dense's top-2 holds f, which BM25 (the reranker's input) never retrieved."""
+    bm25 = _stage("bm25(lucene)", "abcde")
+    dense = _stage("dense(x,flat)", "fbaec")
+    rr = _stage("bm25>ce(x)", "caebd", kind="rerank")
+    result = PipelineResult(
+        query=Query("q1", "vitamin d bone"),
+        collection=FP,
+        settings={"k": 5, "n": 2, "rerank_input": "bm25", "reranker": "ce-model"},
+        stages={"bm25": bm25, "dense": dense, "reranked": rr},
+        rerank=RerankInfo("ce-model", "ok", revision="abc123"),
+        audits={"bm25": audit(bm25, rr, 2), "dense": audit(dense, rr, 2)},
+        timings_ms={},
+    )
+    by_doc = {i.doc_id: i for i in judging.judging_queue(result, qrels=QRELS)}
+    f = by_doc["f"]
+    assert "in Dense's top-2 but never a candidate of the reranker" in f.reasons
+    assert not any("dropped" in r for r in f.reasons)
+    w = QueueWeights()
+    # Not a candidate for one of two audits; spread: #1 in Dense, absent (K + 1 = 6) elsewhere;
+    # in Dense's top-2 and graded by nobody.
+    assert f.priority == pytest.approx(
+        w.not_candidate * 1 / 2 + w.spread * (6 - 1) / 5 + w.unjudged
+    )

@@ -231,7 +231,7 @@ def _qrels(
         if not qrels:
             raise ValueError(
                 f"{args.judgments} has no judgments for this collection "
-                f"(fingerprint {coll.fingerprint})"
+                f"(collection {coll.name!r})"
             )
         return qrels, f"judgments {args.judgments} ({args.aggregate})", top
     split = args.split

@@ -146,6 +146,8 @@ class QueueWeights:
 
     ``priority = dropped * (share of first stages whose top-N it was dropped from)
     + promoted * (share of first stages over whose top-N it was promoted)
+    + not_candidate * (share of first stages whose top-N holds it though the reranker never
+      saw it)
     + spread * (largest rank - smallest rank over every list, an absent document counted at
       K+1) / K
     + unjudged * (1 if nobody has graded it and it is in some list's top-N)``
@@ -153,6 +155,7 @@ class QueueWeights:
 
     dropped: float = 3.0
     promoted: float = 2.0
+    not_candidate: float = 1.0
     spread: float = 1.0
     unjudged: float = 2.0
 
@@ -230,11 +233,14 @@ def judging_queue(
             graded.add(j.doc_id)
     dropped_from: dict[str, list[str]] = {}
     promoted_over: dict[str, list[str]] = {}
+    unseen_in: dict[str, list[str]] = {}
     for key, a in result.audits.items():
         for row in a.dropped:
             dropped_from.setdefault(row.doc_id, []).append(key)
         for row in a.promoted:
             promoted_over.setdefault(row.doc_id, []).append(key)
+        for row in a.not_candidates:
+            unseen_in.setdefault(row.doc_id, []).append(key)
     n_audits = len(result.audits)
     # A document absent from a list counts as one past the deepest list (K + 1).
     deepest = max(k, *(len(st.ranking) for st in result.stages.values()))
@@ -247,12 +253,19 @@ def judging_queue(
             stages = dropped_from[d]
             priority += w.dropped * len(stages) / n_audits
             now = entry.ranks.get("reranked")
-            where = f"now #{now}" if now is not None else "not among its candidates"
-            reasons.append(f"dropped from {_names(stages)}'s top-{top_n} by the reranker ({where})")
+            reasons.append(
+                f"dropped from {_names(stages)}'s top-{top_n} by the reranker (now #{now})"
+            )
         if d in promoted_over:
             stages = promoted_over[d]
             priority += w.promoted * len(stages) / n_audits
             reasons.append(f"promoted into the reranked top-{top_n} over {_names(stages)}")
+        if d in unseen_in:
+            stages = unseen_in[d]
+            priority += w.not_candidate * len(stages) / n_audits
+            reasons.append(
+                f"in {_names(stages)}'s top-{top_n} but never a candidate of the reranker"
+            )
         ranks = {key: r if r is not None else deepest + 1 for key, r in entry.ranks.items()}
         if len(ranks) > 1:
             hi = min(ranks, key=lambda s: (ranks[s], s))
