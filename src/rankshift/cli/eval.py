@@ -230,8 +230,7 @@ def _qrels(
             top = max(store.scale.grades)
         if not qrels:
             raise ValueError(
-                f"{args.judgments} has no judgments for this collection "
-                f"(collection {coll.name!r})"
+                f"{args.judgments} has no judgments for the collection {coll.name!r}"
             )
         return qrels, f"judgments {args.judgments} ({args.aggregate})", top
     split = args.split
