@@ -229,9 +229,7 @@ def _qrels(
             qrels = store.collection_qrels(coll, aggregate=args.aggregate)
             top = max(store.scale.grades)
         if not qrels:
-            raise ValueError(
-                f"{args.judgments} has no judgments for the collection {coll.name!r}"
-            )
+            raise ValueError(f"{args.judgments} has no judgments for the collection {coll.name!r}")
         return qrels, f"judgments {args.judgments} ({args.aggregate})", top
     split = args.split
     if split is None:
