@@ -58,12 +58,9 @@ def top_k_of_array(
     n = len(scores)
     if n == 0 or k <= 0:
         return []
+    keep = np.ones(n, dtype=bool) if min_score is None else scores > min_score
     if k < n:
-        kth = float(np.partition(scores, n - k)[n - k])
-        idx = np.flatnonzero(scores >= kth)
-    else:
-        idx = np.arange(n)
-    return top_k(
-        ((doc_ids[i], float(scores[i])) for i in idx if min_score is None or scores[i] > min_score),
-        k,
-    )
+        keep &= scores >= np.partition(scores, n - k)[n - k]
+    # Vectorised: a query matching few documents must not walk every score in Python.
+    idx = np.flatnonzero(keep)
+    return top_k(((doc_ids[i], float(scores[i])) for i in idx), k)
