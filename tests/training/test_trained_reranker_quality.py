@@ -14,12 +14,11 @@ import json
 from pathlib import Path
 
 import pytest
-from support import BI_ENCODER, requires_model
+from support import BI_ENCODER, requires_model, tiny_train_config
 
 from rankshift.cli import main
 from rankshift.corpus import Collection
 from rankshift.retrievers.bm25 import BM25Retriever
-from rankshift.training.config import TrainConfig
 from rankshift.training.train import train_reranker
 
 pytestmark = requires_model
@@ -32,8 +31,8 @@ def trained_reranker(demo_collection: Collection, tmp_path_factory: pytest.TempP
     train = {q: d for q, d in demo_collection.qrels["train"].items() if q not in test_ids}
     qrels = dict(sorted(train.items())[:32])
     out = tmp_path_factory.mktemp("models") / "quality-reranker"
-    config = TrainConfig(
-        base_model=BI_ENCODER,
+    config = tiny_train_config(
+        Path(BI_ENCODER),
         head="cosine",
         loss="lambda",
         max_steps=8,

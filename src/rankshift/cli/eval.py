@@ -294,7 +294,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rankshift.cli.options import chosen_reranker
     from rankshift.evaluation import BatchRunner, build_report, parse_pipelines, tradeoff
     from rankshift.pipeline import PipelineSettings
-    from rankshift.rerank import UnknownDocumentError
 
     t0 = time.perf_counter()
     specs = parse_pipelines(args.pipelines)  # fail on a typo before loading anything
@@ -333,11 +332,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"rankshift: reranked pipelines skipped: {runner.pipeline.reranker_error}",
             file=sys.stderr,
         )
-    try:
-        result = runner.run(queries, out_dir=out, show_progress=True, resume=not args.fresh)
-    except UnknownDocumentError as e:
-        # The indexes or runs and the collection disagree: an error to fix, not a fallback.
-        raise ValueError(str(e)) from e
+    # An UnknownDocumentError (indexes or runs from another corpus) reaches main(), which
+    # reports it in one line like every other command.
+    result = runner.run(queries, out_dir=out, show_progress=True, resume=not args.fresh)
     if result.resumed_queries:
         print(
             f"rankshift: resumed {result.resumed_queries} finished queries from {out / 'checkpoints'}",
