@@ -17,11 +17,11 @@ export TOKENIZERS_PARALLELISM ?= false
 
 # torch first, pinned exactly: on these machines torch==2.13.0 is the CPU build on disk, and any
 # looser requirement resolved by another package would pull a multi-GB CUDA build.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,backends]'
 	@touch $@
 
 install: $(VENV)/.installed

@@ -28,6 +28,8 @@ from rankshift.corpus import Collection, CollectionLoadError, load_collection
 from rankshift.models import ModelUnavailable, short_name
 from rankshift.pipeline import Pipeline, PipelineSettings, SecondRerank, make_hybrid
 from rankshift.present import PAIRS_PER_SECOND_AT_256
+from rankshift.rerank.loading import RerankerUnavailable, load_key
+from rankshift.rerank.spec import display_name
 from rankshift.training.jobs import JobRegistry
 from rankshift.types import PipelineResult, Query
 
@@ -152,14 +154,20 @@ def _dense(fingerprint: str, model_id: str, index_type: str, _collection: Collec
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _reranker(model_id: str, max_length: int) -> Any:
-    from rankshift.rerank import CrossEncoderReranker, PairScoreCache
+def _cached_reranker(model_id: str, max_length: int, load_key: str) -> Any:
+    from rankshift.rerank import PairScoreCache, load_reranker
 
     # A failure raises, and Streamlit does not cache exceptions: the next rerun tries again,
     # so a model that appears in the cache later is picked up without a restart.
-    return CrossEncoderReranker(
+    return load_reranker(
         model_id, max_length, cache=PairScoreCache(cache_dir() / "pair_scores.sqlite")
     )
+
+
+def _reranker(model_id: str, max_length: int) -> Any:
+    """The loaded reranker of a spec; a folder is keyed by its content hash, so one retrained
+    in place is loaded again instead of served stale from the cache."""
+    return _cached_reranker(model_id, max_length, load_key(model_id))
 
 
 def _keys(collection: Collection, s: PipelineSettings) -> dict[str, str]:
@@ -171,7 +179,7 @@ def _keys(collection: Collection, s: PipelineSettings) -> dict[str, str]:
     if "dense" in need:
         keys["dense"] = f"dense:{fp}:{s.bi_encoder}:{s.dense_index}"
     if s.reranker:
-        keys["reranker"] = f"ce:{s.reranker}:{s.max_length}"
+        keys["reranker"] = f"ce:{s.reranker}:{s.max_length}:{load_key(s.reranker)}"
     return keys
 
 
@@ -193,7 +201,7 @@ def prepare_pipeline(
     labels = {
         "bm25": "the BM25 index",
         "dense": f"the bi-encoder {short_name(settings.bi_encoder)} and its index",
-        "reranker": f"the cross-encoder {short_name(settings.reranker or '')}",
+        "reranker": f"the reranker {display_name(settings.reranker or '')}",
     }
     problems: list[str] = []
     placeholder = st.empty()
@@ -250,7 +258,9 @@ def prepare_pipeline(
             except Exception as e:  # any reranker failure is a banner, never a crash
                 reranker_error = (
                     str(e)
-                    if isinstance(e, ModelUnavailable | ImportError | ValueError)
+                    if isinstance(
+                        e, ModelUnavailable | RerankerUnavailable | ImportError | ValueError
+                    )
                     else f"Cannot load reranker '{settings.reranker}' "
                     f"({type(e).__name__}: {str(e)[:200]})."
                 )
@@ -375,7 +385,7 @@ def load_reranker(model_id: str, max_length: int) -> tuple[Any, str | None]:
     except Exception as e:  # a reranker that cannot load is a message, never a crash
         return None, (
             str(e)
-            if isinstance(e, ModelUnavailable | ImportError | ValueError)
+            if isinstance(e, ModelUnavailable | RerankerUnavailable | ImportError | ValueError)
             else f"Cannot load reranker '{model_id}' ({type(e).__name__}: {str(e)[:200]})."
         )
 
@@ -399,7 +409,7 @@ def _second(
     _error: str | None,
     _model_id: str,
 ) -> SecondRerank:
-    label = short_name(_model_id)
+    label = display_name(_model_id)
     bar = st.progress(0.0, text=f"Reranking with {label}…")
     update = _pair_progress(bar, label)
 

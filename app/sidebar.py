@@ -32,6 +32,7 @@ from rankshift.present import (
     reranker_options,
     stage_label,
 )
+from rankshift.rerank.spec import BACKENDS, LOCAL_BACKENDS, RerankerSpec
 from rankshift.retrievers.hybrid import FUSIONS
 from rankshift.training.train import recommended_blend, trained_models
 
@@ -39,6 +40,8 @@ APP_K = 30
 """The app's default K: 30 pairs rerank in about three seconds on a 2-core CPU at 256 tokens.
 (The library's default of 100 suits batch runs, not an interactive first look.)"""
 APP_N = 10
+APP_BACKEND = "torch"
+"""The in-process backend the app starts with (``$RANKSHIFT_BACKEND`` overrides)."""
 MAX_LENGTHS = [128, 256, 384, 512]
 SOURCES = {"demo": "Demo", "path": "Path", "upload": "Upload"}
 CONTEXT_KEY = "sidebar_context"
@@ -158,13 +161,40 @@ def reranker_picker(
     if other_key not in state:
         state[other_key] = default or ""
     typed = st.text_input(
-        "Model id or folder",
+        "Model id, folder or reranker service",
         key=other_key,
         disabled=disabled,
-        placeholder="e.g. cross-encoder/ms-marco-MiniLM-L-6-v2 or /path/to/model",
-        help="Any sentence-transformers CrossEncoder id, or a local model folder.",
+        placeholder="e.g. cross-encoder/ms-marco-MiniLM-L-6-v2, /path/to/model, "
+        "tei:http://127.0.0.1:8080",
+        help="Any sentence-transformers CrossEncoder id or local model folder; or a reranker "
+        "run as a service: `tei:http://host:port` (text-embeddings-inference, or `rankshift "
+        "serve`), `cohere:<base url>?model=NAME` (also `voyage:`, `mixedbread:`; the API key "
+        "comes from $COHERE_API_KEY, $VOYAGE_API_KEY, $MXBAI_API_KEY).",
     )
     return typed.strip()
+
+
+def _with_backend(reranker: str, disabled: bool) -> str:
+    """The backend box under the reranker picker: shown for a model run in this process, not for
+    a service (``tei:``...) or a spec that names its backend itself."""
+    try:
+        spec = RerankerSpec.parse(reranker) if reranker else None
+    except ValueError:
+        return reranker  # the pipeline shows the spec's error where the reranker would be
+    if spec is None or spec.remote or spec.backend != "torch":
+        return reranker
+    wanted = os.environ.get("RANKSHIFT_BACKEND", APP_BACKEND)
+    backend = st.selectbox(
+        "Backend",
+        options=list(LOCAL_BACKENDS),
+        index=LOCAL_BACKENDS.index(wanted) if wanted in LOCAL_BACKENDS else 0,
+        key="sidebar_backend",
+        disabled=disabled,
+        help="How the model runs in this process: "
+        + "; ".join(f"**{b}**: {BACKENDS[b]}" for b in LOCAL_BACKENDS)
+        + ". Exported backends convert the model once (cached by its revision).",
+    )
+    return str(spec.with_backend(backend))
 
 
 def render() -> AppContext:
@@ -294,6 +324,7 @@ def render() -> AppContext:
         )
         if rerank_on and reranker == default_reranker:
             st.caption(f"Default: {escape_markdown(reason)}")
+        reranker = _with_backend(reranker.strip(), disabled=not rerank_on)
         max_length = st.select_slider(
             "Cross-encoder max_length (tokens)",
             options=MAX_LENGTHS,

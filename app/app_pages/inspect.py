@@ -383,7 +383,10 @@ else:
                 help="The score that decided the reranked order",
             ),
             "margin": st.column_config.NumberColumn(words.margin_below, format="%.3f", width=110),
-            "truncated": st.column_config.CheckboxColumn("truncated", width=60),
+            # A service reports no token counts: the column would read "not truncated".
+            "truncated": st.column_config.CheckboxColumn("truncated", width=60)
+            if diag.tokens_known
+            else None,
             "grade": st.column_config.NumberColumn("grade", width=50),
             "label": st.column_config.NumberColumn("label", width=50),
             "why": st.column_config.TextColumn("why", width="large"),
@@ -459,7 +462,11 @@ else:
             key="inspect_score_scatter",
             config={"displayModeBar": False},
         )
-        st.caption("Diamonds: the pair was truncated to the reranker's token window.")
+        st.caption(
+            "Diamonds: the pair was truncated to the reranker's token window."
+            if diag.tokens_known
+            else "This reranker reports no token counts: truncation is unknown, not shown."
+        )
 
 # ---------------------------------------------------------------------------- latency
 

@@ -22,8 +22,8 @@ from rankshift.config import (
     cache_dir as default_cache_dir,
 )
 from rankshift.corpus import Collection
-from rankshift.models import short_name
-from rankshift.rerank import CrossEncoderReranker, PairScoreCache, rerank, try_load_reranker
+from rankshift.rerank import PairScoreCache, Reranker, rerank, try_load_reranker
+from rankshift.rerank.spec import display_name
 from rankshift.retrievers.base import ProgressFn, Retriever
 from rankshift.retrievers.hybrid import FusionMethod, HybridRetriever
 from rankshift.types import Audit, PipelineResult, Query, RerankInfo, ScoredDoc, StageResult
@@ -134,7 +134,7 @@ class Pipeline:
         collection: Collection,
         settings: PipelineSettings,
         retrievers: dict[str, Retriever],
-        reranker: CrossEncoderReranker | None = None,
+        reranker: Reranker | None = None,
         reranker_error: str | None = None,
     ) -> None:
         missing = [s for s in settings.needed_stages if s not in retrievers]
@@ -289,7 +289,7 @@ class Pipeline:
     def rerank_second(
         self,
         result: PipelineResult,
-        reranker: CrossEncoderReranker | None,
+        reranker: Reranker | None,
         *,
         error: str | None = None,
         model_id: str | None = None,
@@ -340,7 +340,7 @@ class Pipeline:
             if info.reranked and first is not None and result.rerank and result.rerank.reranked
             else None
         )
-        return SecondRerank(model_id, short_name(model_id), stage, info, audits, agreement)
+        return SecondRerank(model_id, display_name(model_id), stage, info, audits, agreement)
 
 
 def retrieve_first_stages(

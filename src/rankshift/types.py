@@ -61,10 +61,11 @@ class PairScore:
     """Raw model output (the logit for single-logit models)."""
     probability: float
     """Sigmoid of the logit: a calibrated-looking number in [0, 1]."""
-    n_tokens: int
-    """Length of the tokenised pair before truncation."""
-    truncated: bool
-    """True when ``n_tokens`` exceeded the model's ``max_length``."""
+    n_tokens: int | None
+    """Length of the tokenised pair before truncation; None when the reranker cannot tell (a
+    service over HTTP reports no token counts)."""
+    truncated: bool | None
+    """True when ``n_tokens`` exceeded the model's ``max_length``; None when unknown."""
     cached: bool = False
 
 

@@ -382,3 +382,92 @@ def test_a_candidate_missing_from_the_collection_is_a_clear_error_not_a_reranker
     # Turned off, the reranker reads no document: the first stage's order is shown as before.
     stage, info = rerank(None, QUERY, stray, DOCS, k=3, missing_status="skipped")
     assert info.status == "skipped" and [r.doc_id for r in stage.ranking] == ["a", "b", "gone"]
+
+
+def test_eight_threads_on_one_model_raise_nothing_and_agree(
+    tiny_cross_encoder_dir: Path, model: Any
+) -> None:
+    # Several app sessions share one loaded model: its fast tokenizer must not be borrowed twice.
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = [Document(f"t{i}", f"{LONG_TEXT[: 40 + 37 * i]} variant {i}") for i in range(12)]
+    single = make(tiny_cross_encoder_dir, model)
+    expected = {p.doc_id: p.score for p in single.score(QUERY, docs)[0]}
+    shared = make(tiny_cross_encoder_dir, model)  # one reranker, empty cache, 8 users
+
+    def work(i: int) -> dict[str, float]:
+        reranker_docs = docs[i % 3 :] if i % 2 else docs
+        shared.window_end(QUERY, reranker_docs[0].full_text)
+        pairs, _ = shared.score(f"{QUERY}", reranker_docs)
+        return {p.doc_id: p.score for p in pairs}
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(16)))
+    for got in results:
+        for doc_id, score in got.items():
+            assert score == pytest.approx(expected[doc_id], abs=1e-5)
+
+
+def test_memory_cache_keeps_the_most_recently_used_pairs() -> None:
+    cache = PairScoreCache(None, memory_entries=3)
+    cache.put_many({"a": (1.0, 5), "b": (2.0, 6), "c": (3.0, None)})
+    assert cache.get_many(["a"]) == {"a": (1.0, 5)}  # "a" is now the most recent
+    cache.put_many({"d": (4.0, 7)})
+    assert set(cache.get_many(["a", "b", "c", "d"])) == {"a", "c", "d"}
+    assert len(cache) == 3
+
+
+def test_unknown_token_counts_survive_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "pairs.sqlite"
+    PairScoreCache(db).put_many({"k": (0.25, None), "j": (0.5, 12)})
+    assert PairScoreCache(db).get_many(["k", "j"]) == {"k": (0.25, None), "j": (0.5, 12)}
+
+
+def test_a_folder_retrained_in_place_gets_a_new_load_key(
+    tiny_cross_encoder_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from rankshift.rerank.loading import load_key
+
+    folder = tmp_path / "reranker"
+    shutil.copytree(tiny_cross_encoder_dir, folder)
+    before = load_key(str(folder))
+    assert load_key(f"bf16:{folder}") == before  # the backend does not change the weights
+    weights = next(folder.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    assert load_key(str(folder)) != before
+    assert load_key("tei:http://127.0.0.1:9") == ""
+
+
+def test_a_model_with_several_labels_needs_an_explicit_label(tmp_path: Path) -> None:
+    import torch
+    from huggingface_hub import snapshot_download
+    from sentence_transformers import CrossEncoder
+
+    from rankshift.rerank import try_load_reranker
+
+    torch.manual_seed(0)
+    folder = tmp_path / "two-labels"
+    CrossEncoder(
+        snapshot_download("sentence-transformers/all-MiniLM-L6-v2", local_files_only=True),
+        num_labels=2,
+        max_length=MAX_LENGTH,
+    ).save(str(folder))
+    reranker, message = try_load_reranker(str(folder), MAX_LENGTH)
+    assert reranker is None and message is not None
+    assert "2 output labels" in message and "?label=N" in message
+    reranker, message = try_load_reranker(f"{folder}?label=1", MAX_LENGTH)
+    assert message is None and reranker is not None
+    pairs, _ = reranker.score(QUERY, [DOCS["a"], DOCS["b"]])
+    logits = reranker.model.predict(
+        [(QUERY, DOCS[d].full_text) for d in ("a", "b")],
+        activation_fn=torch.nn.Identity(),
+        show_progress_bar=False,
+    )
+    for p, row in zip(pairs, logits, strict=True):
+        assert p.score == pytest.approx(float(row[1] - row[0]), abs=1e-5)  # log-odds of label 1
+        softmax = torch.softmax(torch.tensor(row), dim=0)[1].item()
+        assert p.probability == pytest.approx(softmax, abs=1e-5)

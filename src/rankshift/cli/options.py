@@ -14,6 +14,7 @@ from typing import Any
 
 from rankshift import config
 from rankshift.pipeline import FIRST_STAGES, PipelineSettings
+from rankshift.rerank.spec import BACKENDS, KEY_ENV, LOCAL_BACKENDS, RerankerSpec
 from rankshift.retrievers.hybrid import FUSIONS
 
 
@@ -85,9 +86,20 @@ def add_pipeline_options(p: argparse.ArgumentParser, with_rerank: bool = True) -
         "--reranker",
         default=None,
         help=(
-            f"cross-encoder id or folder, or 'none' (default $RANKSHIFT_RERANKER, else "
-            f"{config.DEFAULT_RERANKER} when it can be had, else the demo reranker if trained)"
+            "the reranker: a cross-encoder id or folder, 'tei:http://host:port' (a "
+            "text-embeddings-inference server), 'cohere:<base url>?model=NAME' (also voyage:, "
+            "mixedbread:), or 'none' (default $RANKSHIFT_RERANKER, else "
+            f"{config.DEFAULT_RERANKER} when it can be had, else the demo reranker if trained). "
+            "API keys come from the environment: "
+            + ", ".join(f"{b}: ${v}" for b, v in KEY_ENV.items())
         ),
+    )
+    p.add_argument(
+        "--backend",
+        choices=list(LOCAL_BACKENDS),
+        default=None,
+        help="run an id or folder on this in-process backend (default torch): "
+        + "; ".join(f"{b}: {BACKENDS[b]}" for b in LOCAL_BACKENDS),
     )
     p.add_argument(
         "--blend",
@@ -122,6 +134,11 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
         "hybrid" if "hybrid" in stages else stages[0]
     )
     reranker = chosen_reranker(args) if hasattr(args, "reranker") else None
+    backend = getattr(args, "backend", None)
+    if reranker not in (None, "none", ""):
+        # A malformed spec is refused here, before any index is built.
+        spec = RerankerSpec.parse(reranker)
+        reranker = str(spec.with_backend(backend) if backend else spec)
     k = getattr(args, "k", config.DEFAULT_K)
     n = getattr(args, "n", config.DEFAULT_N)
     return PipelineSettings(

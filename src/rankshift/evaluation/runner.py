@@ -26,9 +26,9 @@ from rankshift.evaluation.specs import (
     batch_settings,
     parse_pipelines,
 )
-from rankshift.models import short_name
 from rankshift.pipeline import Pipeline, PipelineSettings, make_hybrid, retrieve_first_stages
-from rankshift.rerank import CrossEncoderReranker, rerank
+from rankshift.rerank import Reranker, rerank
+from rankshift.rerank.spec import display_name
 from rankshift.retrievers.base import ProgressFn, Retriever
 from rankshift.retrievers.hybrid import HybridRetriever
 from rankshift.types import Query, Run, ScoredDoc
@@ -171,7 +171,7 @@ class BatchRunner:
         return cls(pipe, specs)
 
     @property
-    def reranker(self) -> CrossEncoderReranker | None:
+    def reranker(self) -> Reranker | None:
         return self.pipeline.reranker
 
     def run_name(self, spec: PipelineSpec) -> str:
@@ -183,7 +183,7 @@ class BatchRunner:
         model = self.reranker.model_id if self.reranker else (s.reranker or "none")
         blend = self.blend(spec)
         extra = f",blend={blend:g}" if blend else ""
-        return f"{first}>ce({short_name(model)},len={s.max_length},k={s.k}{extra})"
+        return f"{first}>ce({display_name(model)},len={s.max_length},k={s.k}{extra})"
 
     def blend(self, spec: PipelineSpec) -> float:
         """The spec's blend weight, or the settings' when the spec gives none."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -9,9 +10,9 @@ from dataclasses import dataclass
 from rankshift.evaluation.metrics import evaluate, rank_scored
 from rankshift.evaluation.runner import BatchRunner
 from rankshift.evaluation.specs import parse_pipeline
-from rankshift.models import short_name
 from rankshift.pipeline import retrieve_first_stages
-from rankshift.rerank import CrossEncoderReranker, PairScoreCache, reranked_order
+from rankshift.rerank import PairScoreCache, reranked_order
+from rankshift.rerank.spec import display_name
 from rankshift.retrievers.base import ProgressFn
 from rankshift.types import Qrels, Query, ScoredDoc
 
@@ -79,13 +80,9 @@ def tradeoff(
         raise ValueError("ks needs at least one positive K")
     kmax = ks[-1]
     qlist = list(queries.values()) if isinstance(queries, Mapping) else list(queries)
-    cold = CrossEncoderReranker(
-        reranker.model_id,
-        reranker.max_length,
-        reranker.batch_size,
-        cache=PairScoreCache(None),
-        model=reranker.model,
-    )
+    # The same loaded model (any backend) with an empty cache of its own: every pair is scored.
+    cold = copy.copy(reranker)
+    cold.cache = PairScoreCache(None)
     docs = runner.collection.documents
     firsts: dict[str, list[ScoredDoc]] = {}
     per_k: dict[int, dict[str, list[ScoredDoc]]] = {k: {} for k in ks}
@@ -121,7 +118,7 @@ def tradeoff(
     ]
     return Tradeoff(
         first_stage=retriever.name,
-        reranker=f"ce({short_name(reranker.model_id)},len={reranker.max_length})",
+        reranker=f"ce({display_name(reranker.model_id)},len={reranker.max_length})",
         first_stage_ndcg10=base,
         points=points,
         n_queries=len(qlist),

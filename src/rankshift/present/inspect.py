@@ -322,7 +322,7 @@ def _cut_frame(
                 "ce_score": ce.get(r.doc_id),
                 "blended_score": r.rerank_score,
                 "margin": margin,
-                "truncated": bool(pair.truncated) if pair is not None else None,
+                "truncated": pair.truncated if pair is not None else None,
                 "grade": grades.get(r.doc_id) if grades is not None else None,
                 "label": labels.get(r.doc_id) if labels is not None else None,
                 "why": why,
@@ -446,6 +446,8 @@ class Diagnostics:
     prob_min: float | None = None
     prob_max: float | None = None
     truncated: int = 0
+    tokens_known: bool = True
+    """False when the reranker reports no token counts (an HTTP service): truncation unknown."""
     pairs: int = 0
     kendall_tau: dict[str, float | None] = field(default_factory=dict)
     """Kendall's tau between each first stage and the reranked list (shared candidates)."""
@@ -490,11 +492,17 @@ def diagnostics(result: PipelineResult, thresholds: Thresholds = DEFAULT_THRESHO
             f"The reranker finds none of the candidates relevant (highest probability "
             f"{max(probs):.2f})."
         )
-    truncated = sum(p.truncated for p in info.pairs)
+    truncated = sum(1 for p in info.pairs if p.truncated)
+    tokens_known = all(p.n_tokens is not None for p in info.pairs)
     if truncated:
         notes.append(
             f"{truncated} of {n} candidates were longer than the reranker's {info.max_length}-token "
             "window; it judged them on their beginning only."
+        )
+    if not tokens_known:
+        notes.append(
+            "The reranker does not report token counts (a service over HTTP): whether it read "
+            "each candidate whole or truncated it is unknown."
         )
     return Diagnostics(
         reranked=True,
@@ -503,6 +511,7 @@ def diagnostics(result: PipelineResult, thresholds: Thresholds = DEFAULT_THRESHO
         prob_min=min(probs) if probs else None,
         prob_max=max(probs) if probs else None,
         truncated=truncated,
+        tokens_known=tokens_known,
         pairs=n,
         kendall_tau=taus,
         dropped={k: len(a.dropped) for k, a in result.audits.items()},

@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from rankshift.config import DEFAULT_RERANKER
-from rankshift.rerank.cross_encoder import CrossEncoderReranker
+from rankshift.rerank.base import Reranker
 from rankshift.retrievers.base import ProgressFn
 from rankshift.types import Document, RerankInfo, RerankStatus, ScoredDoc, StageResult
 
@@ -32,7 +32,7 @@ class UnknownDocumentError(KeyError):
 
 
 def rerank(
-    reranker: CrossEncoderReranker | None,
+    reranker: Reranker | None,
     query: str,
     candidates: StageResult,
     documents: dict[str, Document],

@@ -132,9 +132,18 @@ def trained_models(root: str | Path | None = None) -> list[Path]:
 def recommended_blend(model: str | Path) -> float | None:
     """The blend weight ``rankshift train`` found best on its validation queries for ``model``.
 
-    None when ``model`` is not a rankshift-trained folder or its record has no blend.
+    ``model`` is a folder or a reranker spec (``bf16:<folder>``). None when it is not a
+    rankshift-trained folder or its record has no blend.
     """
-    record = Path(model) / "rankshift_training.json"
+    from rankshift.rerank.spec import RerankerSpec
+
+    try:
+        spec = RerankerSpec.parse(str(model))
+    except ValueError:
+        return None
+    if spec.remote:
+        return None
+    record = Path(spec.target) / "rankshift_training.json"
     try:
         blend = json.loads(record.read_text()).get("blend") or {}
         return float(blend["best"])

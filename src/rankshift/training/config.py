@@ -69,3 +69,14 @@ class TrainConfig:
     save_steps: int = 50
     device: str | None = None
     """``None``: CUDA when available, else CPU."""
+
+    def __post_init__(self) -> None:
+        from rankshift.rerank.spec import RerankerSpec
+
+        spec = RerankerSpec.parse(self.base_model)
+        if spec.backend != "torch" or spec.options:
+            raise ValueError(
+                f"training fine-tunes a model's torch weights; give the base model as an id or "
+                f"folder, not {self.base_model!r} (audit or serve the trained model on any "
+                "backend afterwards)"
+            )
