@@ -324,6 +324,11 @@ if doc_id is not None and doc_id in collection.documents:
                 f"{view.max_length} tokens of query + title + text; everything below was cut off."
             )
             st.markdown(f":gray[{views.segments_markdown(view.segments, seen=False)}]")
+        elif view.window_unknown:
+            st.caption(
+                "This reranker runs as a service and does not report its token window: "
+                "which part of the text it read is unknown."
+            )
         elif view.window_end is None:
             st.caption("No cross-encoder loaded, so its token window is not marked.")
         else:

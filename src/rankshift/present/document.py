@@ -41,6 +41,8 @@ class DocumentView:
     """The document's rank in every list of the result (None: not in it)."""
     ce_score: float | None = None
     probability: float | None = None
+    window_unknown: bool = False
+    """True when a reranker is loaded but cannot say where it stops reading (a service)."""
     n_tokens: int | None = None
     truncated: bool | None = None
     grade: int | None = None
@@ -123,12 +125,16 @@ def document_view(
     """
     window_end: int | None = None
     max_length: int | None = None
+    window_unknown = False
     if reranker is not None:
         full = doc.full_text
         end = reranker.window_end(query, full)
         max_length = reranker.max_length
         offset = len(doc.title) + 1 if doc.title else 0
-        window_end = len(doc.text) if end >= len(full) else max(0, end - offset)
+        if end is None:  # a service: its tokenizer and window are not known here
+            window_unknown = True
+        else:
+            window_end = len(doc.text) if end >= len(full) else max(0, end - offset)
     ranks: dict[str, int | None] = {}
     pair = None
     if result is not None:
@@ -142,6 +148,7 @@ def document_view(
         segments=highlight_segments(doc.text, query_terms(query), window_end),
         window_end=window_end,
         max_length=max_length,
+        window_unknown=window_unknown,
         ranks=ranks,
         ce_score=pair.score if pair else None,
         probability=pair.probability if pair else None,
@@ -163,6 +170,8 @@ def document_facts(view: DocumentView) -> str:
         facts.append(f"CE score {view.ce_score:.3f} (p = {view.probability:.2f})")
     if view.n_tokens is not None:
         facts.append(f"{view.n_tokens} tokens with the query")
+    elif view.ce_score is not None:
+        facts.append("token count unknown (the reranker does not report it)")
     if view.grade is not None:
         facts.append(f"grade {view.grade}")
     if view.label is not None:
