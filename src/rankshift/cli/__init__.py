@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rankshift.cli.train import add_train_command
 
     add_train_command(sub)
+    from rankshift.cli.serve import add_serve_command
+
+    add_serve_command(sub)
     return parser
 
 

@@ -53,6 +53,11 @@ class Reranker:
         raises "Already borrowed" when two threads (two app sessions) use it at once."""
 
     @property
+    def lock(self) -> threading.RLock:
+        """Hold it to use the model or its tokenizer directly from several threads."""
+        return self._lock
+
+    @property
     def model_id(self) -> str:
         """The spec as text: what reports, runs and the cache record (never holds a key)."""
         return str(self.spec)
