@@ -13,6 +13,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 
 from rankshift.rerank.cache import PairScoreCache
 from rankshift.rerank.spec import RerankerSpec
@@ -53,7 +54,7 @@ class Reranker:
         raises "Already borrowed" when two threads (two app sessions) use it at once."""
 
     @property
-    def lock(self) -> threading.RLock:
+    def lock(self) -> AbstractContextManager[bool]:
         """Hold it to use the model or its tokenizer directly from several threads."""
         return self._lock
 
