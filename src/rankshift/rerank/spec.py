@@ -57,11 +57,15 @@ OPTIONS: dict[str, str] = {
     "batch": "most texts per HTTP request (default: the server's limit, else 32)",
     "truncate": "tei: let the server truncate long inputs (true, the default) or refuse them",
     "key_env": "the environment variable holding the API key",
+    "passages": "firstp (the default: the model reads the start of a long document) or maxp "
+    "(score overlapping windows of max_length tokens, keep the best; in-process models only)",
+    "stride": "maxp: tokens between the starts of two windows (default half a window)",
 }
 """Options a spec may carry after ``?``; anything else is refused with this list."""
 
-_INT_OPTIONS = ("label", "retries", "concurrency", "batch")
-_LOCAL_OPTIONS = ("label",)
+_INT_OPTIONS = ("label", "retries", "concurrency", "batch", "stride")
+_LOCAL_OPTIONS = ("label", "passages", "stride")
+PASSAGE_MODES = ("firstp", "maxp")
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,20 @@ class RerankerSpec:
                 )
             if self.backend == "tei" and self.option("model"):
                 raise ValueError("tei: serves one model and takes no model= option")
+        if self.remote and (self.option("passages") or self.option("stride")):
+            raise ValueError(
+                "passages= and stride= need the model's tokenizer: in-process backends only "
+                f"({self.backend}: reports no tokens)"
+            )
+        if self.remote and self.option("label") is not None:
+            raise ValueError(
+                f"label= applies to in-process models; {self.backend}: scores one label"
+            )
+        mode = self.option("passages")
+        if mode is not None and mode not in PASSAGE_MODES:
+            raise ValueError(f"passages must be one of {', '.join(PASSAGE_MODES)}, got {mode!r}")
+        if self.option("stride") is not None and int(self.option("stride") or 0) < 1:
+            raise ValueError("stride must be 1 or more tokens")
         label = self.option("label")
         if label is not None and int(label) < 0:
             raise ValueError(f"label must be 0 or more, got {label}")
@@ -148,6 +166,11 @@ class RerankerSpec:
     def label(self) -> int | None:
         value = self.option("label")
         return None if value is None else int(value)
+
+    @property
+    def passages(self) -> str:
+        """How a document longer than the model's window is scored: ``firstp`` or ``maxp``."""
+        return self.option("passages") or "firstp"
 
     @property
     def key_env(self) -> str | None:
