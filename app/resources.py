@@ -13,6 +13,7 @@ the bar must be created inside the function (a bar created outside could not be 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import re
 import time
@@ -28,6 +29,13 @@ from rankshift.corpus import Collection, CollectionLoadError, load_collection
 from rankshift.models import ModelUnavailable, short_name
 from rankshift.pipeline import Pipeline, PipelineSettings, SecondRerank, make_hybrid
 from rankshift.present import PAIRS_PER_SECOND_AT_256
+from rankshift.present.collection import (
+    PrepareStage,
+    first_open_plan,
+    plan_title,
+    progress_text,
+    stage_line,
+)
 from rankshift.rerank.loading import RerankerUnavailable, load_key
 from rankshift.rerank.spec import display_name
 from rankshift.training.jobs import JobRegistry
@@ -42,10 +50,11 @@ _SEEN: set[str] = set()
 
 def _progress_bar(label: str) -> tuple[Any, Callable[[str, int, int], None]]:
     bar = st.progress(0.0, text=label)
+    started = time.perf_counter()
 
     def update(what: str, done: int, total: int) -> None:
         fraction = min(1.0, done / total) if total else 1.0
-        bar.progress(fraction, text=f"{what}: {done:,} of {total:,}")
+        bar.progress(fraction, text=progress_text(what, done, total, time.perf_counter() - started))
 
     return bar, update
 
@@ -183,43 +192,73 @@ def _keys(collection: Collection, s: PipelineSettings) -> dict[str, str]:
     return keys
 
 
+def _on_disk(collection: Collection, settings: PipelineSettings) -> list[str]:
+    """The indexes of ``settings`` already in the on-disk cache (read there, not built); only
+    an estimate's input, so it matches the retrievers' folder names loosely."""
+    root = cache_dir() / "indexes" / collection.fingerprint
+    s = settings
+    bm25 = f"bm25-{s.bm25_method}-k1={s.bm25_k1:g}-b={s.bm25_b:g}-*/doc_ids.json"
+    dense = "dense-" + glob.escape(s.bi_encoder.strip("/").replace("/", "__")) + "-*/embeddings.npy"
+    return [k for k, pattern in (("bm25", bm25), ("dense", dense)) if any(root.glob(pattern))]
+
+
+class _Stages:
+    """The status box's lines, one per stage: waiting, running, then done with its time."""
+
+    def __init__(self, plan: list[PrepareStage]) -> None:
+        self.plan = {stage.key: stage for stage in plan}
+        self.lines = {stage.key: st.empty() for stage in plan}
+        for key, line in self.lines.items():
+            line.markdown(stage_line(self.plan[key]))
+        self.started: dict[str, float] = {}
+
+    def begin(self, key: str) -> None:
+        if key in self.plan:
+            self.started[key] = time.perf_counter()
+            self.lines[key].markdown(stage_line(self.plan[key], active=True))
+
+    def end(self, key: str) -> None:
+        if key in self.started:
+            took = time.perf_counter() - self.started.pop(key)
+            self.lines[key].markdown(stage_line(self.plan[key], took))
+
+
 def prepare_pipeline(
     collection: Collection, settings: PipelineSettings
 ) -> tuple[Pipeline, PipelineSettings, list[str]]:
     """Build (or fetch from the cache) every index and model the settings need.
 
-    Shows a status box with progress while anything is built for the first time in this
-    server process. A bi-encoder that cannot load turns the dense and hybrid stages off
-    (with a message) instead of failing; a cross-encoder that cannot load leaves the pipeline
-    without a reranker, which then shows the first-stage order with the library's message.
+    While anything is prepared for the first time in this server process, a status box lists
+    each stage with an estimate of how long it takes (a progress bar with the time left while
+    documents are indexed or encoded), and marks each done with the time it took. Indexes are
+    kept on disk too, so a second open, even after a restart, reads them instead of building.
+    A bi-encoder that cannot load turns the dense and hybrid stages off (with a message)
+    instead of failing; a cross-encoder that cannot load leaves the pipeline without a
+    reranker, which then shows the first-stage order with the library's message.
 
     Returns:
         The pipeline, the settings it actually runs with, and messages for the user.
     """
     keys = _keys(collection, settings)
     pending = [k for k, v in keys.items() if v not in _SEEN]
-    labels = {
-        "bm25": "the BM25 index",
-        "dense": f"the bi-encoder {short_name(settings.bi_encoder)} and its index",
-        "reranker": f"the reranker {display_name(settings.reranker or '')}",
-    }
+    plan = first_open_plan(
+        collection,
+        pending,
+        bi_encoder=short_name(settings.bi_encoder),
+        reranker=display_name(settings.reranker or ""),
+        cached=_on_disk(collection, settings) if pending else (),
+    )
     problems: list[str] = []
     placeholder = st.empty()
-    status = (
-        placeholder.status(
-            "Preparing " + ", ".join(labels[k] for k in pending) + "…", expanded=True
-        )
-        if pending
-        else nullcontext()
-    )
+    status = placeholder.status(plan_title(plan), expanded=True) if pending else nullcontext()
     started = time.perf_counter()
     retrievers: dict[str, Any] = {}
     reranker = None
     reranker_error = None
     with status:
+        stages = _Stages(plan if pending else [])
         if "bm25" in keys:
-            if pending:
-                st.write(f"BM25 index over {len(collection):,} documents")
+            stages.begin("bm25")
             retrievers["bm25"] = _bm25(
                 collection.fingerprint,
                 settings.bm25_k1,
@@ -227,20 +266,21 @@ def prepare_pipeline(
                 settings.bm25_method,
                 _collection=collection,
             )
+            stages.end("bm25")
             _SEEN.add(keys["bm25"])
         if "dense" in keys:
-            if pending:
-                st.write(
-                    f"Bi-encoder `{settings.bi_encoder}` (the first model load imports "
-                    "PyTorch, which takes a few seconds)"
-                )
             try:
+                stages.begin("bi-encoder")
+                _bi_encoder(settings.bi_encoder)
+                stages.end("bi-encoder")
+                stages.begin("dense")
                 retrievers["dense"] = _dense(
                     collection.fingerprint,
                     settings.bi_encoder,
                     settings.dense_index,
                     _collection=collection,
                 )
+                stages.end("dense")
             except Exception as e:  # a bi-encoder failure turns dense off, never crashes
                 reason = (
                     str(e)
@@ -251,10 +291,10 @@ def prepare_pipeline(
                 problems.append(f"{reason} Dense and hybrid retrieval are off until it loads.")
             _SEEN.add(keys["dense"])
         if "reranker" in keys and settings.reranker:
-            if pending:
-                st.write(f"Cross-encoder `{settings.reranker}` (max_length {settings.max_length})")
+            stages.begin("reranker")
             try:
                 reranker = _reranker(settings.reranker, settings.max_length)
+                stages.end("reranker")
             except Exception as e:  # any reranker failure is a banner, never a crash
                 reranker_error = (
                     str(e)

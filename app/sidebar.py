@@ -32,6 +32,7 @@ from rankshift.present import (
     reranker_options,
     stage_label,
 )
+from rankshift.present.collection import collection_warnings
 from rankshift.rerank.spec import BACKENDS, LOCAL_BACKENDS, RerankerSpec
 from rankshift.retrievers.hybrid import FUSIONS
 from rankshift.training.train import recommended_blend, trained_models
@@ -221,6 +222,8 @@ def render() -> AppContext:
             st.caption(
                 f"**{escape_markdown(collection.name)}** · {escape_markdown(collection_summary(collection))}"
             )
+            for warning in collection_warnings(collection):
+                st.warning(escape_markdown(warning), icon=":material/warning:")
             if len(collection.qrels) > 1:
                 choice = st.selectbox(
                     "Grades from",

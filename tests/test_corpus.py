@@ -187,7 +187,8 @@ GOOD = '{"_id": "ok", "text": "fine"}\n'
 )
 def test_jsonl_corpus_bad_line(tmp_path: Path, line: str, reason: str) -> None:
     path = write(tmp_path, "corpus.jsonl", GOOD + "\n" + line + "\n" + GOOD)
-    err = load_error(load_jsonl_corpus, path)
+    # strict: an empty text is an error too (by default that document is left out)
+    err = load_error(load_jsonl_corpus, path, strict=True)
     assert (err.path, err.line) == (str(path), 3)
     assert reason in err.reason
     assert str(err).startswith(f"{path}:3: ")
@@ -230,8 +231,13 @@ def test_empty_corpus_is_an_error(tmp_path: Path) -> None:
         ("c.tsv", "id\ttext\na\talpha\tx\ty\n", 2, "expected 2 fields, got 4"),
         ("c.csv", "id,text\na,alpha\nb,\n", 3, "empty 'text'"),
         ("c.csv", "id,text\na,alpha\na,again\n", 3, "first seen on line 2"),
-        ("c.csv", "title,text\nT,alpha\n", 1, "no id column"),
-        ("c.csv", "id,body\na,alpha\n", 1, "no 'text' column"),
+        ("c.csv", "title,text\nT,alpha\n", 1, "no id column (_id, id or doc_id) in the header"),
+        (
+            "c.csv",
+            "id,body\na,alpha\n",
+            1,
+            "no 'text' column in the header (columns found: 'id', 'body')",
+        ),
         ("c.csv", "id,text,id\na,alpha,b\n", 1, "duplicate column names"),
         ("c.csv", 'id,text\na,"unclosed\n', 2, "malformed CSV"),
         ("c.csv", "id,text\na,al\x00pha\n", 2, "NUL byte"),
@@ -241,7 +247,7 @@ def test_csv_corpus_bad_input(
     tmp_path: Path, name: str, content: str, line: int, reason: str
 ) -> None:
     path = write(tmp_path, name, content)
-    err = load_error(load_csv_corpus, path)
+    err = load_error(load_csv_corpus, path, strict=True)
     assert (err.path, err.line) == (str(path), line)
     assert reason in err.reason
 
@@ -282,19 +288,21 @@ def test_duplicate_qrels_pair_names_the_first_line(tmp_path: Path) -> None:
     assert "first seen on line 1" in load_error(load_qrels, path).reason
 
 
-def test_qrels_query_ids_unknown_to_queries(tmp_path: Path) -> None:
+def test_qrels_query_ids_unknown_to_queries_strict(tmp_path: Path) -> None:
     qrels = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq9\td2\t1\nq8\td1\t0\n"
     root = beir_folder(tmp_path / "b", qrels=qrels)
-    err = load_error(load_collection, root)
+    assert set(load_collection(root).qrels["test"]) == {"q1", "q9", "q8"}  # evaluation reports them
+    err = load_error(load_collection, root, strict=True)
     assert err.path == str(root / "qrels" / "test.tsv")
     assert err.line == 3  # the first judgment whose query id is unknown
-    assert "2 query ids not in queries.jsonl" in err.reason and "'q9'" in err.reason
+    assert "2 judged query ids have no text in queries.jsonl" in err.reason and "'q9'" in err.reason
 
 
 def test_beir_folder_without_corpus(tmp_path: Path) -> None:
     write(tmp_path, "queries.jsonl", jsonl({"_id": "q", "text": "x"}))
     err = load_error(load_collection, tmp_path)
     assert err.path == str(tmp_path / "corpus.jsonl") and "needs corpus.jsonl" in err.reason
+    assert "(the folder holds: queries.jsonl)" in err.reason
 
 
 def test_beir_folder_names_the_bad_file(tmp_path: Path) -> None:
@@ -310,13 +318,25 @@ def test_unknown_extension(tmp_path: Path) -> None:
         err = load_error(loader, path)
         assert (err.path, err.line) == (str(path), None)
         assert "unknown corpus format '.xml'" in err.reason
+        assert "a BEIR folder or a .jsonl, .json, .ndjson, .csv, .tsv file" in err.reason
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    for loader in (load_corpus, load_jsonl_corpus, load_queries, load_qrels, load_collection):
+    for loader in (load_corpus, load_jsonl_corpus, load_queries, load_qrels):
         err = load_error(loader, tmp_path / "nope.jsonl")
         assert err.path == str(tmp_path / "nope.jsonl")
         assert (err.line, err.reason) == (None, "file not found")
+
+
+@pytest.mark.parametrize("name", ["nope.jsonl", "nope", "no/such/folder"])
+def test_a_collection_path_that_does_not_exist_says_so(tmp_path: Path, name: str) -> None:
+    # It used to say "unknown corpus format ''" for a path without a suffix.
+    err = load_error(load_collection, tmp_path / name)
+    assert (err.path, err.line, err.reason) == (
+        str(tmp_path / name),
+        None,
+        "no such file or folder",
+    )
 
 
 def test_a_failing_load_returns_nothing(tmp_path: Path) -> None:

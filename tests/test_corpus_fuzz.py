@@ -50,10 +50,24 @@ VALID: dict[str, list[bytes]] = {
         b'{"id": 2, "text": "gamma", "metadata": {"k": [1, 2.5, null]}}',
         b'{"_id": "d3", "text": "caf\xc3\xa9 \\u00e9 \\ud83d\\ude00"}',
     ],
+    "corpus.json": [
+        b"[",
+        b'{"_id": "d1", "title": "T", "text": "alpha beta"},',
+        b'{"id": 2,',
+        b' "text": "gamma", "metadata": {"k": [1, 2.5, null]}},',
+        b'{"_id": "d3", "text": "caf\xc3\xa9 \\u00e9 \\ud83d\\ude00"}',
+        b"]",
+    ],
     "corpus.csv": [b"id,title,text,extra", b'1,T,"hello, world",x', b'2,,"two\nlines",y'],
     "corpus.tsv": [b"doc_id\ttext\tlang", b"a\talpha\ten", b"b\tbeta\tfr"],
     "queries.jsonl": [b'{"_id": "q1", "text": "cats?"}', b'{"id": "q2", "text": "dogs"}'],
     "queries.tsv": [b"q1\tcats?", b"q2\tdogs"],
+    "queries.json": [
+        b"[",
+        b'{"_id": "q1", "text": "cats?"},',
+        b'{"id": "q2", "text": "dogs"}',
+        b"]",
+    ],
     "qrels.txt": [b"q1 0 d1 1", b"q1 0 d2 0", b"q2 Q0 d1 2"],
     "qrels.tsv": [b"query-id\tcorpus-id\tscore", b"q1\td1\t1", b"q2\td2\t0"],
 }
@@ -183,6 +197,18 @@ def test_jsonl_corpus(data: bytes) -> None:
 
 
 @FUZZ
+@given(data=content("corpus.json"))
+def test_json_array_corpus(data: bytes) -> None:
+    in_tmp({"c.json": data}, lambda r: load_jsonl_corpus(r / "c.json"))
+
+
+@FUZZ
+@given(data=content("queries.json"))
+def test_queries_json_array(data: bytes) -> None:
+    in_tmp({"q.json": data}, lambda r: load_queries(r / "q.json"))
+
+
+@FUZZ
 @given(data=content("corpus.csv"), delimiter=st.sampled_from([None, ",", ";"]))
 def test_csv_corpus(data: bytes, delimiter: str | None) -> None:
     in_tmp({"c.csv": data}, lambda r: load_csv_corpus(r / "c.csv", delimiter=delimiter))
@@ -251,10 +277,12 @@ def test_collection_from_files(corpus: str, target: str, data: st.DataObject) ->
 
 LOADERS: dict[str, Callable[[Path], Any]] = {
     "corpus.jsonl": load_jsonl_corpus,
+    "corpus.json": load_jsonl_corpus,
     "corpus.csv": load_csv_corpus,
     "corpus.tsv": load_csv_corpus,
     "queries.jsonl": load_queries,
     "queries.tsv": load_queries,
+    "queries.json": load_queries,
     "qrels.txt": lambda p: load_qrels(p, fmt="trec"),
     "qrels.tsv": load_qrels,
 }

@@ -1,7 +1,8 @@
 """Evaluate: did the reranker make search better, for which queries, and what did it break.
 
-Session keys (all ``evaluate_``): the widgets below; ``evaluate_pending`` (a run asked for
-and not finished: a rerun continues it from the runner's checkpoints), ``evaluate_result``
+Session keys (all ``evaluate_``): the widgets below (``evaluate_strict`` makes judged ids the
+collection lacks an error); ``evaluate_pending`` (a run asked for and not finished: a rerun
+continues it from the runner's checkpoints), ``evaluate_result``
 (the last finished run: its request, report and resume counts), ``evaluate_tradeoff`` and
 ``evaluate_tradeoff_pending`` (the on-demand K sweep), ``evaluate_goto_inspect`` (set by the
 "open in inspector" callbacks; the next rerun switches page). Opening a query in the
@@ -21,9 +22,17 @@ import streamlit as st
 from rankshift import evaluation as evaluate
 from rankshift import present as views
 from rankshift.config import cache_dir, judgments_path
-from rankshift.evaluation.metrics import MEASURE_HELP
+from rankshift.evaluation.metrics import (
+    DEFAULT_MEASURES,
+    GAIN_NOTE,
+    MEASURE_HELP,
+    MEASURES,
+    check_qrels,
+    no_query_text,
+)
 from rankshift.judgments import Aggregate
 from rankshift.present import escape_markdown, pipeline_label, plots
+from rankshift.present import evaluate as notes
 from rankshift.rerank import UnknownDocumentError
 
 INSPECT_PAGE = "app_pages/inspect.py"
@@ -136,15 +145,7 @@ else:
     qrels = collection.qrels[source[6:]]
     source_label = f"split {source[6:]}"
 if not qrels:
-    st.info(
-        "No judgments to evaluate with: "
-        + (
-            "nobody has judged this collection's queries yet (Judge page)."
-            if source == JUDGMENTS
-            else "this collection has no qrels (a BEIR folder's qrels/*.tsv)."
-        ),
-        icon=":material/rule:",
-    )
+    st.info(notes.no_judgments_message(source == JUDGMENTS), icon=":material/rule:")
     st.stop()
 
 q1, q2 = st.columns([5, 2], gap="medium")
@@ -164,17 +165,36 @@ limit = q2.number_input(
     key="evaluate_limit",
     help="The first N queries of the set, in qrels order.",
 )
-queries, no_text = evaluate.select_queries(collection, qrels, subset, int(limit))
-if no_text:
-    st.caption(
-        f":material/info: {len(no_text)} judged queries have no text in the collection and are "
-        f"left out, e.g. {escape_markdown(no_text[0])}."
+queries = evaluate.select_queries(collection, qrels, subset, int(limit))[0]
+m1, m2 = st.columns([5, 2], vertical_alignment="bottom", gap="medium")
+measures = m1.multiselect(
+    "Measures",
+    options=list(MEASURES),
+    default=[m for m in last.get("measures", DEFAULT_MEASURES) if m in MEASURES],
+    key="evaluate_measures",
+    help=f"{GAIN_NOTE}. nDCG@10 is always computed: the verdicts use it.",
+)
+strict = m2.toggle(
+    "Stop on unknown ids",
+    key="evaluate_strict",
+    help="Judged document or query ids that the collection lacks are an error (strict mode), "
+    "instead of a warning.",
+)
+problems = check_qrels(qrels, collection, source_label)
+if problems:
+    (st.error if strict else st.warning)(
+        notes.qrels_problems_markdown(problems, strict), icon=":material/report:"
     )
+    if strict:
+        st.stop()
 if not specs:
     st.info("Pick at least one pipeline.", icon=":material/checklist:")
     st.stop()
 if not queries:
-    st.info("No judged query with a text is selected.", icon=":material/search_off:")
+    message = no_query_text(collection, qrels) if not judged_ids else "none is selected"
+    st.info(
+        f"No judged query with a text: {escape_markdown(message)}.", icon=":material/search_off:"
+    )
     st.stop()
 
 base = ctx.settings.with_(k=k, n=n)
@@ -200,6 +220,8 @@ request: dict[str, Any] = {
     "n": n,
     "query_subset": list(subset),
     "limit": int(limit),
+    "measures": list(measures),
+    "strict": strict,
     "query_ids": list(queries),
     "settings": settings,
 }
@@ -265,6 +287,8 @@ if pending is not None:
             out_dir=cache_dir() / "eval" / collection.fingerprint / f"k={k}",
             progress=_progress,
             qrels_source=source_label,
+            measures=measures,
+            strict=strict,
         )
     except (ValueError, UnknownDocumentError) as e:
         # UnknownDocumentError: the indexes and the collection disagree, not a reranker failure.
@@ -303,27 +327,9 @@ if stored["request"] != request:
         ":material/history: These are the last run's results; the settings above have changed "
         "since. Press **Run evaluation** to update them."
     )
-st.caption(
-    f"{len(report.query_ids):,} queries ({escape_markdown(report.qrels_source)}), "
-    f"{len(report.no_relevant)} of them without a relevant document (they score 0) · relevant "
-    f"= grade ≥ {report.relevance_threshold} · K = {report.settings.get('k')}, "
-    f"N = {report.settings.get('n')} · {stored['computed']:,} queries run now, "
-    f"{stored['resumed']:,} resumed from checkpoints"
-)
-for spec, failed in stored.get("unfinished", {}).items():
-    st.caption(
-        f":material/replay: **{escape_markdown(pipeline_label(spec))}**: the reranker failed on "
-        f"{len(failed):,} queries, which keep the first stage's order here. They are not "
-        "checkpointed: **Run evaluation** again reranks them."
-    )
-for spec, reason in report.skipped.items():
-    # The reason for a reranked pipeline is the reranker's load error (also shown above, with
-    # what to do about it, while the selection still asks for it).
-    st.caption(
-        f":material/block: **{escape_markdown(pipeline_label(spec))} was not evaluated**"
-        + (": reranked pipelines need a loadable reranker. " if spec.endswith(">ce") else ": ")
-        + escape_markdown(reason)
-    )
+st.caption(notes.results_caption(report, stored["computed"], stored["resumed"]))
+for note in notes.result_notes(report, stored.get("unfinished", {})):
+    st.caption(note)
 
 METRIC_FORMAT = {
     m: st.column_config.NumberColumn(m, format="%.4f", help=MEASURE_HELP.get(m))
@@ -344,6 +350,7 @@ st.dataframe(
     },
     placeholder="–",
 )
+st.caption(f"{GAIN_NOTE}.")
 
 if not report.comparisons:
     st.info(

@@ -7,13 +7,19 @@ write one); any other non-UTF-8 byte is an error.
 
 Supported inputs:
 
-* JSONL corpus: one object per line with ``_id`` or ``id``, ``text``, optional ``title`` and
-  ``metadata`` (the BEIR ``corpus.jsonl`` layout).
+* JSON corpus: one object per line (JSONL) with ``_id`` or ``id``, ``text``, optional ``title``
+  and ``metadata`` (the BEIR ``corpus.jsonl`` layout), or the same objects in one JSON array
+  (``[{...}, {...}]``, read element by element, never whole).
 * CSV/TSV corpus: a header row with an id column (``_id``, ``id`` or ``doc_id``), ``text`` and
   optional ``title``; other columns become metadata.
-* Queries: JSONL (``_id``/``id``, ``text``) or TSV (``id<TAB>text``, no header).
+* Queries: JSONL or a JSON array (``_id``/``id``, ``text``), or TSV (``id<TAB>text``, no header).
 * Qrels: TREC (``qid iter docid rel``) or BEIR TSV (header ``query-id corpus-id score``).
 * A BEIR folder: ``corpus.jsonl``, optional ``queries.jsonl`` and ``qrels/<split>.tsv``.
+
+Lenient by default, strict on request: a document whose text is empty (or ``null``) is left
+out and listed in :attr:`Collection.empty_documents`, and a BEIR folder's qrels may name
+queries that ``queries.jsonl`` lacks (evaluation reports them, see
+:func:`rankshift.evaluation.metrics.check_qrels`). With ``strict=True`` both are errors.
 """
 
 from __future__ import annotations
@@ -21,27 +27,23 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+from rankshift._reading import (
+    CollectionLoadError,
+    check_unique,
+    id_of,
+    json_records,
+    lines,
+    read_text,
+    text_of,
+)
 from rankshift.types import Document, Qrels, Query
 
-_BOM = b"\xef\xbb\xbf"
 _ID_KEYS = ("_id", "id", "doc_id")
-
-
-class CollectionLoadError(ValueError):
-    """A collection file could not be loaded. ``line`` is 1-based (``None``: the whole file)."""
-
-    def __init__(self, path: str | Path, line: int | None, reason: str) -> None:
-        self.path = str(path)
-        self.line = line
-        self.reason = reason
-        where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ class Collection:
     """Qrels by split name (``test``, ``train``...)."""
     path: str | None = None
     fingerprint: str = ""
+    empty_documents: tuple[str, ...] = ()
+    """Ids of documents left out because their text is empty, in file order."""
+    queries_file: str | None = None
+    """The file the query texts were read from (``None``: none was read)."""
     _doc_hashes: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
     """Memo of :meth:`doc_hash` (documents never change in a loaded collection)."""
 
@@ -95,6 +101,16 @@ class Collection:
     def __len__(self) -> int:
         return len(self.documents)
 
+    def left_out_note(self, examples: int = 5) -> str | None:
+        """What loading left out, in one line (``None``: nothing), e.g.
+        ``2 empty documents left out: 'd4', 'd9'``."""
+        n = len(self.empty_documents)
+        if not n:
+            return None
+        shown = ", ".join(repr(d) for d in self.empty_documents[:examples])
+        more = f" and {n - examples} more" if n > examples else ""
+        return f"{n} empty document{'s' if n > 1 else ''} left out: {shown}{more}"
+
 
 def hash_document(doc: Document) -> str:
     """A content hash of one document's title and text (what a relevance label judged).
@@ -127,123 +143,55 @@ def fingerprint_documents(documents: Mapping[str, Document]) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# Low-level reading
-
-
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CollectionLoadError(path, None, "file not found") from None
-    except IsADirectoryError:
-        raise CollectionLoadError(path, None, "is a directory, expected a file") from None
-    except OSError as e:
-        raise CollectionLoadError(path, None, f"cannot read: {e.strerror or e}") from None
-    if data.startswith(_BOM):
-        data = data[len(_BOM) :]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise CollectionLoadError(
-            path, line, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})"
-        ) from None
-
-
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    # Split on \n only: str.splitlines() also splits on \x0b, \x1c, \u2028... which would make
-    # the reported line numbers disagree with every editor.
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
-        if line.strip():
-            yield number, line
-
-
-def _parse_json_object(path: Path, number: int, line: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise CollectionLoadError(
-            path, number, f"invalid JSON: {e.msg} (column {e.colno})"
-        ) from None
-    except (ValueError, RecursionError) as e:
-        raise CollectionLoadError(path, number, f"invalid JSON: {type(e).__name__}") from None
-    if not isinstance(obj, dict):
-        raise CollectionLoadError(path, number, f"expected a JSON object, got {type(obj).__name__}")
-    # json.loads turns an escaped lone surrogate ("\\ud800") into a str that cannot be encoded
-    # back to UTF-8, which would fail later (fingerprint, tokenizers, SQLite) far from this line.
-    if "\\u" in line and _has_lone_surrogate(obj):
-        raise CollectionLoadError(
-            path, number, "a \\u escape encodes a lone surrogate, which is not valid Unicode"
-        )
-    return obj
-
-
-def _has_lone_surrogate(obj: Any) -> bool:
-    stack = [obj]  # iterative: the object may be nested nearly as deep as the recursion limit
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
-def _id_of(path: Path, number: int, record: Mapping[str, Any], keys: tuple[str, ...]) -> str:
-    for key in keys:
-        if key in record:
-            value = record[key]
-            if isinstance(value, bool) or not isinstance(value, str | int):
-                raise CollectionLoadError(
-                    path, number, f"'{key}' must be a string or an integer, got {value!r:.40}"
-                )
-            value = str(value).strip()
-            if not value:
-                raise CollectionLoadError(path, number, f"empty '{key}'")
-            return value
-    raise CollectionLoadError(path, number, f"missing id (expected one of {', '.join(keys)})")
-
-
-def _text_of(path: Path, number: int, record: Mapping[str, Any], key: str = "text") -> str:
-    if key not in record or record[key] is None:
-        raise CollectionLoadError(path, number, f"missing '{key}'")
-    value = record[key]
-    if not isinstance(value, str):
-        raise CollectionLoadError(path, number, f"'{key}' must be a string")
-    if not value.strip():
-        raise CollectionLoadError(path, number, f"empty '{key}'")
-    return value
-
-
-def _check_unique(path: Path, number: int, key: str, seen: dict[str, int], what: str) -> None:
-    if key in seen:
-        raise CollectionLoadError(
-            path, number, f"duplicate {what} {key!r} (first seen on line {seen[key]})"
-        )
-    seen[key] = number
-
-
-# --------------------------------------------------------------------------------------
 # Corpus
 
 
-def load_jsonl_corpus(path: str | Path) -> dict[str, Document]:
-    """Load a JSONL corpus (``_id``/``id``, ``title``, ``text``, optional ``metadata``)."""
-    path = Path(path)
+def _doc_text(path: Path, number: int, record: Mapping[str, Any], strict: bool) -> str | None:
+    """A document's text; ``None`` for an empty or ``null`` one (left out) unless ``strict``."""
+    if not strict and "text" in record:
+        value = record["text"]
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+    return text_of(path, number, record)
+
+
+class _Corpus(NamedTuple):
+    documents: dict[str, Document]
+    empty: dict[str, int]
+    """Left-out empty documents: id -> line."""
+
+
+def _finish(path: Path, corpus: _Corpus) -> _Corpus:
+    if corpus.documents:
+        return corpus
+    if corpus.empty:
+        first, line = next(iter(corpus.empty.items()))
+        n = len(corpus.empty)
+        raise CollectionLoadError(
+            path, line, f"every document has an empty text ({n} documents, e.g. {first!r})"
+        )
+    raise CollectionLoadError(path, None, "no documents")
+
+
+def load_jsonl_corpus(path: str | Path, strict: bool = False) -> dict[str, Document]:
+    """Load a JSONL corpus (``_id``/``id``, ``title``, ``text``, optional ``metadata``), or the
+    same objects in one JSON array.
+
+    Args:
+        path: the file.
+        strict: an empty text is an error, instead of a document left out.
+    """
+    return _jsonl_corpus(Path(path), strict).documents
+
+
+def _jsonl_corpus(path: Path, strict: bool) -> _Corpus:
     docs: dict[str, Document] = {}
+    empty: dict[str, int] = {}
     seen: dict[str, int] = {}
-    for number, line in _lines(_read_text(path)):
-        rec = _parse_json_object(path, number, line)
-        doc_id = _id_of(path, number, rec, _ID_KEYS)
-        _check_unique(path, number, doc_id, seen, "document id")
-        text = _text_of(path, number, rec)
+    for number, rec in json_records(path):
+        doc_id = id_of(path, number, rec, _ID_KEYS)
+        check_unique(path, number, doc_id, seen, "document id")
+        text = _doc_text(path, number, rec, strict)
         title = rec.get("title")
         title = "" if title is None else title  # not `or ""`: false, 0 or [] are errors
         if not isinstance(title, str):
@@ -252,14 +200,15 @@ def load_jsonl_corpus(path: str | Path) -> dict[str, Document]:
         metadata = {} if metadata is None else metadata
         if not isinstance(metadata, dict):
             raise CollectionLoadError(path, number, "'metadata' must be an object")
+        if text is None:
+            empty[doc_id] = number
+            continue
         docs[doc_id] = Document(doc_id=doc_id, text=text, title=title, metadata=metadata)
-    if not docs:
-        raise CollectionLoadError(path, None, "no documents")
-    return docs
+    return _finish(path, _Corpus(docs, empty))
 
 
 def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, str]]]:
-    text = _read_text(path)
+    text = read_text(path)
     if not text.strip():
         raise CollectionLoadError(path, None, "no documents")  # like an empty JSONL file
     if "\x00" in text:
@@ -286,48 +235,86 @@ def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, dict[str, str]]
         raise CollectionLoadError(path, reader.line_num or 1, f"malformed CSV: {e}") from None
 
 
-def load_csv_corpus(path: str | Path, delimiter: str | None = None) -> dict[str, Document]:
+def load_csv_corpus(
+    path: str | Path, delimiter: str | None = None, strict: bool = False
+) -> dict[str, Document]:
     """Load a CSV or TSV corpus with a header (id column, ``text``, optional ``title``).
 
     Args:
         path: the file. ``.tsv`` files are tab-separated unless ``delimiter`` says otherwise.
         delimiter: the field separator; default ``\\t`` for ``.tsv``, ``,`` otherwise.
+        strict: an empty text is an error, instead of a document left out.
     """
-    path = Path(path)
+    return _csv_corpus(Path(path), delimiter, strict).documents
+
+
+def _header_problem(header: list[str], delimiter: str) -> str | None:
+    """Why a CSV header cannot be a corpus's, listing the columns it has."""
+    missing = []
+    if not any(k in header for k in _ID_KEYS):
+        missing.append("id column (_id, id or doc_id)")
+    if "text" not in header:
+        missing.append("'text' column")
+    if not missing:
+        return None
+    found = ", ".join(repr(h) for h in header[:12]) + (", ..." if len(header) > 12 else "")
+    hint = ""
+    if len(header) == 1:
+        other = next((d for d in ("\t", ";", ",", "|") if d != delimiter and d in header[0]), None)
+        if other is not None:
+            hint = f"; is the file separated by {other!r} rather than {delimiter!r}?"
+    return f"no {' and no '.join(missing)} in the header (columns found: {found}){hint}"
+
+
+def _csv_corpus(path: Path, delimiter: str | None, strict: bool) -> _Corpus:
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     docs: dict[str, Document] = {}
+    empty: dict[str, int] = {}
     seen: dict[str, int] = {}
     id_key: str | None = None
     for number, row in _csv_rows(path, delimiter):
         if id_key is None:
-            id_key = next((k for k in _ID_KEYS if k in row), None)
-            if id_key is None:
-                raise CollectionLoadError(path, 1, "no id column (_id, id or doc_id) in header")
-            if "text" not in row:
-                raise CollectionLoadError(path, 1, "no 'text' column in header")
-        doc_id = _id_of(path, number, row, (id_key,))
-        _check_unique(path, number, doc_id, seen, "document id")
-        text = _text_of(path, number, row)
+            problem = _header_problem(list(row), delimiter)
+            if problem:
+                raise CollectionLoadError(path, 1, problem)
+            id_key = next(k for k in _ID_KEYS if k in row)
+        doc_id = id_of(path, number, row, (id_key,))
+        check_unique(path, number, doc_id, seen, "document id")
+        text = _doc_text(path, number, row, strict)
+        if text is None:
+            empty[doc_id] = number
+            continue
         metadata = {k: v for k, v in row.items() if k not in (id_key, "text", "title")}
         docs[doc_id] = Document(
             doc_id=doc_id, text=text, title=row.get("title", "").strip(), metadata=metadata
         )
-    if not docs:
-        raise CollectionLoadError(path, None, "no documents")
-    return docs
+    return _finish(path, _Corpus(docs, empty))
 
 
-def load_corpus(path: str | Path) -> dict[str, Document]:
-    """Load a corpus file, choosing the format from the extension (.jsonl/.json, .csv, .tsv)."""
-    path = Path(path)
+CORPUS_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".tsv")
+"""File types a corpus can be read from (JSON: one object per line, or one array)."""
+
+
+def load_corpus(path: str | Path, strict: bool = False) -> dict[str, Document]:
+    """Load a corpus file, choosing the format from the extension (.jsonl/.json, .csv, .tsv).
+
+    Empty documents are left out (``strict``: an error); :func:`load_collection` lists them.
+    """
+    return _corpus(Path(path), strict).documents
+
+
+def _corpus(path: Path, strict: bool) -> _Corpus:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json", ".ndjson"):
-        return load_jsonl_corpus(path)
+        return _jsonl_corpus(path, strict)
     if suffix in (".csv", ".tsv"):
-        return load_csv_corpus(path)
+        return _csv_corpus(path, None, strict)
     raise CollectionLoadError(
-        path, None, f"unknown corpus format '{suffix}' (expected .jsonl, .csv or .tsv)"
+        path,
+        None,
+        f"unknown corpus format '{suffix}' (expected a BEIR folder or a "
+        f"{', '.join(CORPUS_SUFFIXES)} file)",
     )
 
 
@@ -336,28 +323,34 @@ def load_corpus(path: str | Path) -> dict[str, Document]:
 
 
 def load_queries(path: str | Path) -> dict[str, Query]:
-    """Load queries from JSONL (``_id``/``id``, ``text``) or a headerless ``id<TAB>text`` TSV."""
+    """Load queries from JSONL or a JSON array (``_id``/``id``, ``text``), or a headerless
+    ``id<TAB>text`` TSV."""
     path = Path(path)
     queries: dict[str, Query] = {}
     seen: dict[str, int] = {}
     is_tsv = path.suffix.lower() == ".tsv"
-    for number, line in _lines(_read_text(path)):
-        if is_tsv:
-            parts = line.split("\t")
-            if len(parts) != 2:
-                raise CollectionLoadError(path, number, "expected 'id<TAB>text'")
-            rec: dict[str, Any] = {"_id": parts[0], "text": parts[1]}
-        else:
-            rec = _parse_json_object(path, number, line)
-        qid = _id_of(path, number, rec, _ID_KEYS)
-        _check_unique(path, number, qid, seen, "query id")
-        text = _text_of(path, number, rec)
+    records: Iterator[tuple[int, dict[str, Any]]] = (
+        ((number, _tsv_query(path, number, line)) for number, line in lines(read_text(path)))
+        if is_tsv
+        else json_records(path)
+    )
+    for number, rec in records:
+        qid = id_of(path, number, rec, _ID_KEYS)
+        check_unique(path, number, qid, seen, "query id")
+        text = text_of(path, number, rec)
         metadata = rec.get("metadata")
         metadata = {} if metadata is None else metadata
         if not isinstance(metadata, dict):
             raise CollectionLoadError(path, number, "'metadata' must be an object")
         queries[qid] = Query(query_id=qid, text=text, metadata=metadata)
     return queries
+
+
+def _tsv_query(path: Path, number: int, line: str) -> dict[str, Any]:
+    parts = line.split("\t")
+    if len(parts) != 2:
+        raise CollectionLoadError(path, number, "expected 'id<TAB>text'")
+    return {"_id": parts[0], "text": parts[1]}
 
 
 QrelsFormat = Literal["auto", "trec", "beir"]
@@ -382,23 +375,21 @@ def load_qrels(path: str | Path, fmt: QrelsFormat = "auto") -> Qrels:
 def _load_qrels_lines(path: str | Path, fmt: QrelsFormat = "auto") -> tuple[Qrels, dict[str, int]]:
     """:func:`load_qrels`, plus the line where each query id first appears."""
     path = Path(path)
-    lines = list(_lines(_read_text(path)))
-    if not lines:
+    rows = list(lines(read_text(path)))
+    if not rows:
         raise CollectionLoadError(path, None, "no qrels")
-    first = lines[0][1].split("\t")
+    first = rows[0][1].split("\t")
     has_header = [c.strip().lower() for c in first[:2]] == ["query-id", "corpus-id"]
     if fmt == "auto":
         fmt = "beir" if has_header else "trec"
     if fmt == "beir":
         if not has_header:
-            raise CollectionLoadError(
-                path, lines[0][0], "missing header 'query-id corpus-id score'"
-            )
-        lines = lines[1:]
+            raise CollectionLoadError(path, rows[0][0], "missing header 'query-id corpus-id score'")
+        rows = rows[1:]
     qrels: Qrels = {}
     seen: dict[str, int] = {}
     first_line: dict[str, int] = {}
-    for number, line in lines:
+    for number, line in rows:
         parts = line.split("\t") if fmt == "beir" else line.split()
         if fmt == "beir" and len(parts) != 3:
             raise CollectionLoadError(
@@ -420,7 +411,7 @@ def _load_qrels_lines(path: str | Path, fmt: QrelsFormat = "auto") -> tuple[Qrel
             raise CollectionLoadError(
                 path, number, f"relevance must be an integer, got {rel!r:.20}"
             ) from None
-        _check_unique(path, number, f"{qid} {doc_id}", seen, "judgment")
+        check_unique(path, number, f"{qid} {doc_id}", seen, "judgment")
         qrels.setdefault(qid, {})[doc_id] = grade
         first_line.setdefault(qid, number)
     return qrels, first_line
@@ -430,13 +421,23 @@ def _load_qrels_lines(path: str | Path, fmt: QrelsFormat = "auto") -> tuple[Qrel
 # Collections
 
 
-def load_beir_folder(path: str | Path, name: str | None = None) -> Collection:
-    """Load a BEIR folder: ``corpus.jsonl``, optional ``queries.jsonl`` and ``qrels/*.tsv``."""
+def load_beir_folder(path: str | Path, name: str | None = None, strict: bool = False) -> Collection:
+    """Load a BEIR folder: ``corpus.jsonl``, optional ``queries.jsonl`` and ``qrels/*.tsv``.
+
+    Args:
+        path: the folder.
+        name: the collection's name (default: the folder's).
+        strict: an empty document, or a qrels query id that ``queries.jsonl`` lacks, is an
+            error (by default the first is left out and the second left to evaluation to
+            report).
+    """
     path = Path(path)
     corpus_path = path / "corpus.jsonl"
     if not corpus_path.exists():
-        raise CollectionLoadError(corpus_path, None, "a BEIR folder needs corpus.jsonl")
-    documents = load_jsonl_corpus(corpus_path)
+        here = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())[:8]
+        found = f" (the folder holds: {', '.join(here)})" if here else " (the folder is empty)"
+        raise CollectionLoadError(corpus_path, None, f"a BEIR folder needs corpus.jsonl{found}")
+    corpus = _jsonl_corpus(corpus_path, strict)
     queries_path = path / "queries.jsonl"
     queries = load_queries(queries_path) if queries_path.exists() else {}
     qrels: dict[str, Qrels] = {}
@@ -445,20 +446,23 @@ def load_beir_folder(path: str | Path, name: str | None = None) -> Collection:
         for split_file in sorted(qrels_dir.glob("*.tsv")):
             split, first_line = _load_qrels_lines(split_file)
             unknown = [q for q in split if queries and q not in queries]
-            if unknown:
+            if unknown and strict:
                 raise CollectionLoadError(
                     split_file,
                     first_line[unknown[0]],
-                    f"{len(unknown)} query ids not in queries.jsonl, e.g. {unknown[0]!r}",
+                    f"{len(unknown)} judged query ids have no text in queries.jsonl, "
+                    f"e.g. {unknown[0]!r}",
                 )
             qrels[split_file.stem] = split
     return Collection(
         name=name or path.resolve().name,
-        documents=documents,
+        documents=corpus.documents,
         queries=queries,
         qrels=qrels,
         path=str(path),
-        fingerprint=fingerprint_documents(documents),
+        fingerprint=fingerprint_documents(corpus.documents),
+        empty_documents=tuple(corpus.empty),
+        queries_file=str(queries_path) if queries_path.exists() else None,
     )
 
 
@@ -467,25 +471,31 @@ def load_collection(
     name: str | None = None,
     queries: str | Path | None = None,
     qrels: dict[str, str | Path] | None = None,
+    strict: bool = False,
 ) -> Collection:
     """Load a collection from a BEIR folder or a single corpus file.
 
     Args:
-        path: a BEIR folder, or a ``.jsonl``/``.csv``/``.tsv`` corpus file.
+        path: a BEIR folder, or a ``.jsonl``/``.json``/``.csv``/``.tsv`` corpus file.
         name: display name (default: the folder or file name).
         queries: an extra queries file (for a single corpus file).
         qrels: extra qrels files by split name.
+        strict: empty documents (and, in a BEIR folder, qrels naming queries that
+            ``queries.jsonl`` lacks) are errors instead of being left out.
     """
     path = Path(path)
+    if not path.exists():
+        raise CollectionLoadError(path, None, "no such file or folder")
     if path.is_dir():
-        coll = load_beir_folder(path, name=name)
+        coll = load_beir_folder(path, name=name, strict=strict)
     else:
-        documents = load_corpus(path)
+        corpus = _corpus(path, strict)
         coll = Collection(
             name=name or path.stem,
-            documents=documents,
+            documents=corpus.documents,
             path=str(path),
-            fingerprint=fingerprint_documents(documents),
+            fingerprint=fingerprint_documents(corpus.documents),
+            empty_documents=tuple(corpus.empty),
         )
     if queries is None and not qrels:
         return coll
@@ -495,13 +505,11 @@ def load_collection(
     extra_qrels = dict(coll.qrels)
     for split, qrels_path in (qrels or {}).items():
         extra_qrels[split] = load_qrels(qrels_path)
-    return Collection(
-        name=coll.name,
-        documents=coll.documents,
+    return replace(
+        coll,
         queries=extra_queries,
         qrels=extra_qrels,
-        path=coll.path,
-        fingerprint=coll.fingerprint,
+        queries_file=str(queries) if queries is not None else coll.queries_file,
     )
 
 

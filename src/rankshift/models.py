@@ -9,22 +9,43 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rankshift._lazy import require
 
+logger = logging.getLogger(__name__)
+
+FOLDER_FILES = "config.json, model.safetensors or pytorch_model.bin, tokenizer.json or vocab.txt"
+"""What a model folder needs, as the one-line message for a folder that does not load says."""
+
 
 class ModelUnavailable(RuntimeError):
-    """A model could not be loaded. The message names the model and the ways to provide it."""
+    """A model could not be loaded. The message names the model and the ways to provide it.
+
+    A Hub id gets the ways to provide it (network, cache, mirror, a folder); a local folder
+    gets "check the path" and the files it should hold, in one line. The full cause is in
+    :attr:`detail`, and logged at INFO on ``rankshift.models`` (the CLI's ``--verbose``).
+    """
 
     def __init__(self, model_id: str, role: str, cause: BaseException | str) -> None:
         self.model_id = model_id
         self.role = role
         reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         self.reason = reason[:300]
+        folder = looks_like_folder(model_id)
+        self.detail = _detail(model_id, role, cause, folder)
+        logger.info("%s", self.detail)
+        if folder:
+            super().__init__(
+                f"Cannot load {role} folder '{model_id}': {_folder_problem(model_id, reason)}. "
+                f"Check the path; expected {FOLDER_FILES}."
+            )
+            return
         train_hint = (
             "; or train one from your judgments with `rankshift train`"
             if role == "reranker"
@@ -36,6 +57,69 @@ class ModelUnavailable(RuntimeError):
             f"cache that holds it (or HF_ENDPOINT at a mirror), or by passing a local model "
             f"folder{train_hint}."
         )
+
+
+def looks_like_folder(model_id: str) -> bool:
+    """True for a folder on disk, or an id written as a path (``/``, ``./``, ``~``, or more
+    than one ``/``): a Hub id is ``name`` or ``owner/name``."""
+    if is_local_folder(model_id):
+        return True
+    return model_id.startswith(("/", "./", "../", "~", ".\\")) or model_id.count("/") > 1
+
+
+def _folder_problem(model_id: str, reason: str) -> str:
+    folder = Path(model_id).expanduser()
+    if not folder.exists():
+        return "no such folder"
+    if not folder.is_dir():
+        return "a file, not a folder"
+    names = {p.name for p in folder.iterdir()}
+    missing = []
+    if "config.json" not in names:
+        missing.append("config.json")
+    if not names & {"model.safetensors", "pytorch_model.bin", "model.safetensors.index.json"}:
+        missing.append("weights")
+    if not names & {"tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model"}:
+        missing.append("a tokenizer")
+    if missing:
+        listed = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        return f"it lacks {listed}"
+    return reason[:80] + ("…" if len(reason) > 80 else "")
+
+
+def _detail(model_id: str, role: str, cause: BaseException | str, folder: bool) -> str:
+    kind = type(cause).__name__ if isinstance(cause, BaseException) else "error"
+    lines = [f"{role} {model_id!r} did not load: {kind}: {str(cause).strip()}"]
+    path = Path(model_id).expanduser()
+    if folder and path.is_dir():
+        names = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
+        lines.append(f"  {path.resolve()} holds: {', '.join(names[:40]) or 'nothing'}")
+    return "\n".join(lines)
+
+
+class _Details(logging.Handler):
+    """Writes to ``stream``, or to whatever ``sys.stderr`` is when a detail is logged."""
+
+    stream: TextIO | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=self.stream or sys.stderr)
+
+
+def show_details(enabled: bool = True, stream: TextIO | None = None) -> None:
+    """Print (or stop printing) the details behind one-line model messages: the CLI's
+    ``--verbose``. Each call replaces the last, so one command's choice never leaks into the
+    next in the same process."""
+    for handler in [h for h in logger.handlers if isinstance(h, _Details)]:
+        logger.removeHandler(handler)
+    if not enabled:
+        logger.setLevel(logging.NOTSET)
+        return
+    handler = _Details()
+    handler.stream = stream
+    handler.setFormatter(logging.Formatter("rankshift: detail: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def is_local_folder(model_id: str) -> bool:

@@ -44,7 +44,7 @@ def test_bad_collection_is_one_clear_line(
 ) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"_id": "a", "text": "fine"}\n{"_id": "b", "text": ""}\n')
-    assert main(["index", str(bad), "--stages", "bm25"]) == 2
+    assert main(["index", str(bad), "--stages", "bm25", "--strict"]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:2: empty 'text'" in err
 

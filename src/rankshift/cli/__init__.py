@@ -29,10 +29,14 @@ from rankshift.types import Audit, PipelineResult
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    coll = load_collection(args.collection)
+    coll = load_collection(args.collection, strict=args.strict)
     settings = settings_from_args(args).with_(reranker=None)
     print(f"{coll.name}: {len(coll)} documents, fingerprint {coll.fingerprint}", file=sys.stderr)
-    pipe = Pipeline.from_settings(coll, settings, cache_dir=args.cache_dir, show_progress=True)
+    if coll.left_out_note():
+        print(f"rankshift: warning: {coll.left_out_note()}", file=sys.stderr)
+    pipe = Pipeline.from_settings(
+        coll, settings, cache_dir=args.cache_dir, progress=tqdm_progress()
+    )
     cdir = config.cache_dir(args.cache_dir)
     for key, retriever in pipe.retrievers.items():
         print(f"  {key:7s} {retriever.name}")
@@ -220,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build and cache the first-stage indexes of a collection")
     add_collection(p)
     add_pipeline_options(p, with_rerank=False)
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop on an empty document (by default empty documents are left out, with a warning)",
+    )
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser(
@@ -231,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", help="the query text")
     add_pipeline_options(p)
     p.add_argument("--json", action="store_true", help="print the whole pipeline result as JSON")
+    p.add_argument(
+        "--verbose", action="store_true", help="show the details behind a model that did not load"
+    )
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("app", help="start the Streamlit app")
@@ -257,6 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     quiet_libraries()
+    from rankshift.models import show_details
+
+    show_details(bool(getattr(args, "verbose", False)))
     try:
         return int(args.func(args) or 0)
     except CollectionLoadError as e:

@@ -74,11 +74,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="dense weight of minmax/zscore fusion",
     )
     p.add_argument("--rrf-k", type=int, default=config.DEFAULT_RRF_K)
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the details behind a one-line message (e.g. why a model folder did not load)",
+    )
 
 
 def add_eval_commands(subparsers: Any) -> None:
     """Add ``eval`` and ``export-training`` to the ``rankshift`` subcommands."""
-    from rankshift.evaluation.metrics import MEASURES
+    from rankshift.evaluation.metrics import DEFAULT_MEASURES, GAIN_MEASURES, MEASURES
     from rankshift.evaluation.specs import ALL_PIPELINES, pipeline_help
 
     p = subparsers.add_parser(
@@ -86,10 +91,11 @@ def add_eval_commands(subparsers: Any) -> None:
         help="run a query set through every pipeline, score the runs, and audit the reranker",
         description=(
             "Runs every query with judgments through each pipeline, writes the runs as TREC "
-            "files and a JSON report, and prints the metrics (nDCG@10 with graded gains; "
-            "MRR@10, Recall@100 and P@10 with relevant = grade >= 1; Judged@10) with, for each "
-            "reranked pipeline, the paired comparison against its first stage. An interrupted "
-            "run resumes from its checkpoints in --out."
+            "files and a JSON report, and prints the metrics (nDCG@10 with linear graded gains, "
+            "gain = grade, as trec_eval and BEIR; MRR@10, Recall@100 and P@10 with relevant = "
+            "grade >= 1; Judged@10) with, for each reranked pipeline, the paired comparison "
+            "against its first stage. Judged ids the collection lacks are reported (--strict: "
+            "an error). An interrupted run resumes from its checkpoints in --out."
         ),
     )
     _add_common(p)
@@ -101,9 +107,17 @@ def add_eval_commands(subparsers: Any) -> None:
     )
     p.add_argument(
         "--measures",
-        default=",".join(MEASURES),
-        help=f"comma-separated measures, from {', '.join(MEASURES)} (default: all; nDCG@10 is "
-        "always included, as the verdicts use it)",
+        default=",".join(DEFAULT_MEASURES),
+        help=f"comma-separated measures, from {', '.join(MEASURES)} (default: "
+        f"{','.join(DEFAULT_MEASURES)}; nDCG@10 is always included, as the verdicts use it). "
+        f"{', '.join(GAIN_MEASURES)} is nDCG with exponential gains (2^grade - 1); quote it "
+        "in a shell, e.g. --measures 'nDCG@10,nDCG@10(exp)'",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop on an empty document, or on judged document or query ids the collection "
+        "lacks (by default empty documents are left out and unknown ids reported)",
     )
     p.add_argument(
         "--reranker",
@@ -209,7 +223,18 @@ def add_eval_commands(subparsers: Any) -> None:
 def _collection(args: argparse.Namespace) -> Collection:
     from rankshift.corpus import load_collection
 
-    return load_collection(args.collection, queries=args.queries)
+    strict = getattr(args, "strict", False)
+    coll = load_collection(args.collection, queries=args.queries, strict=strict)
+    note = coll.left_out_note()
+    if note:
+        print(f"rankshift: warning: {coll.name}: {note}", file=sys.stderr)
+    return coll
+
+
+def _no_text(coll: Collection, qrels: Qrels) -> str:
+    from rankshift.evaluation.metrics import no_query_text
+
+    return f"{no_query_text(coll, qrels)} (pass --queries FILE)"
 
 
 def _qrels(
@@ -256,15 +281,9 @@ def _query_set(coll: Collection, qrels: Qrels, args: argparse.Namespace) -> dict
         if unknown:
             raise ValueError(f"{len(unknown)} query ids have no judgments, e.g. {unknown[0]!r}")
         wanted = ids
-    missing = [q for q in wanted if q not in coll.queries]
-    if missing and len(missing) == len(wanted):
-        raise ValueError("none of the judged queries has a text (pass --queries)")
-    if missing:
-        print(
-            f"rankshift: {len(missing)} judged queries have no text and are left out, "
-            f"e.g. {missing[0]!r}",
-            file=sys.stderr,
-        )
+    # Judged queries without a text were reported with the other unknown ids.
+    if not any(q in coll.queries for q in wanted):
+        raise ValueError(_no_text(coll, qrels))
     queries = {q: coll.queries[q] for q in wanted if q in coll.queries}
     if args.limit is not None:
         queries = dict(list(queries.items())[: max(0, args.limit)])
@@ -293,6 +312,7 @@ def _progress() -> Any:
 def cmd_eval(args: argparse.Namespace) -> int:
     from rankshift.cli.options import chosen_reranker
     from rankshift.evaluation import BatchRunner, build_report, parse_pipelines, tradeoff
+    from rankshift.evaluation.metrics import check_qrels
     from rankshift.pipeline import PipelineSettings
 
     t0 = time.perf_counter()
@@ -300,6 +320,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     measures = _measures(args.measures)
     coll = _collection(args)
     qrels, source, _ = _qrels(args, coll, "test")
+    problems = check_qrels(qrels, coll, source)
+    for message in problems.messages():
+        print(f"rankshift: warning: {message}", file=sys.stderr)
+    problems.raise_if(args.strict)
     queries = _query_set(coll, qrels, args)
     if args.k < 1:
         raise ValueError("-k must be at least 1")
@@ -328,13 +352,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     index_s = time.perf_counter() - t
     if any(s.rerank for s in runner.specs) and runner.reranker is None:
+        error = runner.pipeline.reranker_error or ""
+        more = " (--verbose for details)" if error.startswith("Cannot load") else ""
         print(
-            f"rankshift: reranked pipelines skipped: {runner.pipeline.reranker_error}",
+            f"rankshift: reranked pipelines skipped: {error}{more if not args.verbose else ''}",
             file=sys.stderr,
         )
     # An UnknownDocumentError (indexes or runs from another corpus) reaches main(), which
     # reports it in one line like every other command.
-    result = runner.run(queries, out_dir=out, show_progress=True, resume=not args.fresh)
+    result = runner.run(queries, out_dir=out, progress=_progress(), resume=not args.fresh)
     if result.resumed_queries:
         print(
             f"rankshift: resumed {result.resumed_queries} finished queries from {out / 'checkpoints'}",
@@ -372,6 +398,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         n_resamples=args.resamples,
         seed=args.seed,
         tradeoff=trade,
+        qrels_problems=problems,
     )
     report.timing.update(
         load_s=load_s,
@@ -433,7 +460,7 @@ def cmd_export_training(args: argparse.Namespace) -> int:
         how = f"{source}, seeded query split ({args.eval_fraction:g} eval, seed {args.seed})"
     wanted = [q for q in (*split.train, *split.eval) if q in coll.queries]
     if not wanted:
-        raise ValueError("none of the judged queries has a text (pass --queries)")
+        raise ValueError(_no_text(coll, train_qrels))
     queries = {q: coll.queries[q] for q in wanted}
     settings = PipelineSettings(
         k=args.depth,

@@ -2,6 +2,8 @@
 
 :func:`select_queries` (the judged queries with a text), :func:`stored_qrels` (judgments from
 the store) and :func:`evaluate_batch` (run what can run, skip the rest with the reason, report).
+Judged ids the collection lacks are checked by
+:func:`~rankshift.evaluation.metrics.check_qrels`: reported, or with ``strict`` an error.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rankshift.corpus import Collection
+from rankshift.evaluation.metrics import DEFAULT_MEASURES, check_qrels
 from rankshift.evaluation.report import EvalReport, build_report
 from rankshift.evaluation.runner import BatchResult, BatchRunner
 from rankshift.evaluation.specs import PipelineSpec, runnable_specs
@@ -78,6 +81,8 @@ def evaluate_batch(
     qrels_source: str = "",
     n_resamples: int = 10_000,
     seed: int = 0,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    strict: bool = False,
 ) -> tuple[EvalReport, BatchResult]:
     """Run what the pipeline can run, skip the rest with the reason, and build the report.
 
@@ -86,9 +91,15 @@ def evaluate_batch(
     spec when ``pipeline`` has no reranker (see :meth:`BatchRunner.run`); both are listed in
     :attr:`EvalReport.skipped`.
 
+    Judged ids the collection lacks are in :attr:`EvalReport.qrels_problems`; with ``strict``
+    they stop the batch before it starts, as a
+    :class:`~rankshift.evaluation.metrics.QrelsError` saying the same.
+
     Raises:
-        ValueError: no pipeline can run.
+        ValueError: no pipeline can run, or (``strict``) judged ids the collection lacks.
     """
+    problems = check_qrels(qrels, pipeline.collection, qrels_source)
+    problems.raise_if(strict)
     ok, skipped = runnable_specs(pipelines, pipeline.retrievers)
     if not ok:
         raise ValueError("none of the pipelines can run: " + "; ".join(skipped.values()))
@@ -100,7 +111,9 @@ def evaluate_batch(
         qrels,
         collection=pipeline.collection,
         qrels_source=qrels_source,
+        measures=measures,
         n_resamples=n_resamples,
         seed=seed,
+        qrels_problems=problems,
     )
     return report, result

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 from rankshift.audit import kendall_tau
 from rankshift.corpus import Collection
 from rankshift.evaluation.calibration import Calibration, calibration
-from rankshift.evaluation.metrics import DEFAULT_MEASURES, REL_THRESHOLD, Evaluation, evaluate
+from rankshift.evaluation.metrics import (
+    DEFAULT_MEASURES,
+    GAIN_NOTE,
+    REL_THRESHOLD,
+    Evaluation,
+    QrelsProblems,
+    check_qrels,
+    evaluate,
+)
 from rankshift.evaluation.runner import BatchResult
 from rankshift.evaluation.stats import PairedTest, paired_test
 from rankshift.evaluation.tradeoff import Tradeoff
@@ -106,9 +114,14 @@ class EvalReport:
     skipped: dict[str, str]
     tradeoff: Tradeoff | None = None
     timing: dict[str, float] = field(default_factory=dict)
+    qrels_problems: QrelsProblems | None = None
+    """Judged ids the collection lacks (``None``: not checked, no collection was given)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        out = _jsonable(asdict(self))
+        problems = self.qrels_problems
+        out["qrels_problems"] = _jsonable(problems.to_dict()) if problems is not None else None
+        return out
 
     def write_json(self, path: str | Path) -> Path:
         path = Path(path)
@@ -146,6 +159,7 @@ class EvalReport:
             lines.append(f"{r.spec:<{width}}  {cells}  {r.ms_per_query:>9.1f}  {r.name}")
         for spec, reason in self.skipped.items():
             lines.append(f"{spec:<{width}}  skipped: {reason}")
+        lines.append(f"{GAIN_NOTE}.")
         for c in self.comparisons:
             lines.append("")
             lines.append(f"Does the reranker help? {c.first} vs {c.reranked}")
@@ -238,6 +252,7 @@ def build_report(
     n_resamples: int = 10_000,
     seed: int = 0,
     tradeoff: Tradeoff | None = None,
+    qrels_problems: QrelsProblems | None = None,
 ) -> EvalReport:
     """Evaluate every run and compare each reranked run with its first stage.
 
@@ -252,6 +267,8 @@ def build_report(
         n_resamples: for the randomisation test and the bootstrap.
         seed: for the randomisation test and the bootstrap.
         tradeoff: a :func:`tradeoff` result to include.
+        qrels_problems: what :func:`~rankshift.evaluation.metrics.check_qrels` found; checked
+            here when ``collection`` is given and this is not.
     """
     import numpy as np
 
@@ -385,9 +402,17 @@ def build_report(
                 rerank_ms_per_query=summaries[spec].rerank_ms_per_query,
             )
         )
-    coll = {"fingerprint": result.collection}
+    coll: dict[str, Any] = {"fingerprint": result.collection}
     if collection is not None:
-        coll.update(name=collection.name, path=collection.path, documents=len(collection))
+        coll.update(
+            name=collection.name,
+            path=collection.path,
+            documents=len(collection),
+            empty_documents_left_out=len(collection.empty_documents),
+            empty_document_examples=list(collection.empty_documents[:5]),
+        )
+        if qrels_problems is None:
+            qrels_problems = check_qrels(qrels, collection, qrels_source)
     return EvalReport(
         collection=coll,
         qrels_source=qrels_source,
@@ -402,4 +427,5 @@ def build_report(
         skipped=dict(result.skipped),
         tradeoff=tradeoff,
         timing={"batch_s": result.wall_s},
+        qrels_problems=qrels_problems,
     )

@@ -1,5 +1,6 @@
 """The Evaluate page's frames and captions, from an :class:`~rankshift.evaluation.EvalReport`:
-metrics per pipeline, the paired test, per-query verdicts, calibration and the K trade-off."""
+metrics per pipeline, the paired test, per-query verdicts, calibration and the K trade-off; and
+the notes around them (judged ids the collection lacks, what a run resumed or skipped)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from rankshift.corpus import Collection
-from rankshift.present.text import stage_label
+from rankshift.present.text import escape_markdown, stage_label
 
 if TYPE_CHECKING:
     from rankshift.evaluation import Calibration, Comparison, DocMove, EvalReport, Tradeoff
+    from rankshift.evaluation.metrics import QrelsProblems
 
 
 VERDICT_COLORS: dict[str, str] = {"helped": "#2f9e44", "hurt": "#e03131", "no change": "#adb5bd"}
@@ -216,3 +218,56 @@ def tradeoff_frame(tradeoff: Tradeoff) -> pd.DataFrame:
     ]
     columns = ["k", "ndcg10", "rerank_ms_median", "rerank_ms_mean", "mean_candidates"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def qrels_problems_markdown(problems: QrelsProblems, strict: bool) -> str:
+    """The warning (or, ``strict``, the error) box for judged ids the collection lacks: a
+    headline and one bullet per problem, in the words the CLI and ``report.json`` use."""
+    head = (
+        "**Judged ids the collection lacks stop the evaluation** (strict mode is on):"
+        if strict
+        else "**Some judged ids are not in this collection**, so the numbers below count "
+        "judgments no run can match. Check the ids' format (zero-padding, another numbering):"
+    )
+    return head + "\n\n" + "\n".join(f"- {escape_markdown(m)}" for m in problems.messages())
+
+
+def no_judgments_message(stored: bool) -> str:
+    """Why there is nothing to evaluate: no stored judgments yet, or no qrels in the folder."""
+    return "No judgments to evaluate with: " + (
+        "nobody has judged this collection's queries yet (Judge page)."
+        if stored
+        else "this collection has no qrels (a BEIR folder's qrels/*.tsv)."
+    )
+
+
+def results_caption(report: EvalReport, computed: int, resumed: int) -> str:
+    """The line over the results: query set, relevance, K and N, what ran and what resumed."""
+    return (
+        f"{len(report.query_ids):,} queries ({escape_markdown(report.qrels_source)}), "
+        f"{len(report.no_relevant)} of them without a relevant document (they score 0) · "
+        f"relevant = grade ≥ {report.relevance_threshold} · K = {report.settings.get('k')}, "
+        f"N = {report.settings.get('n')} · {computed:,} queries run now, {resumed:,} resumed "
+        "from checkpoints"
+    )
+
+
+def result_notes(report: EvalReport, unfinished: dict[str, tuple[str, ...]]) -> list[str]:
+    """Captions under the results: reranks that fell back (run again to redo them), and the
+    pipelines that were not evaluated, with the reason."""
+    notes = [
+        f":material/replay: **{escape_markdown(pipeline_label(spec))}**: the reranker failed on "
+        f"{len(failed):,} queries, which keep the first stage's order here. They are not "
+        "checkpointed: **Run evaluation** again reranks them."
+        for spec, failed in unfinished.items()
+    ]
+    for spec, reason in report.skipped.items():
+        # A reranked pipeline's reason is the reranker's load error (also shown above, with
+        # what to do about it, while the selection still asks for it).
+        why = ": reranked pipelines need a loadable reranker. " if spec.endswith(">ce") else ": "
+        notes.append(
+            f":material/block: **{escape_markdown(pipeline_label(spec))} was not evaluated**"
+            + why
+            + escape_markdown(reason)
+        )
+    return notes
