@@ -333,6 +333,10 @@ if doc_id is not None and doc_id in collection.documents:
             st.caption("No cross-encoder loaded, so its token window is not marked.")
         else:
             st.caption(f"The reranker saw all of this document (within {view.max_length} tokens).")
+    with st.container(border=True):
+        import explain_panel  # the "Why this score?" area (sentences, passages, tokens)
+
+        explain_panel.draw(query.text, collection.documents[doc_id], pipeline.reranker, result)
 
 # ---------------------------------------------------------------------------- shifts
 

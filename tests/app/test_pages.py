@@ -95,14 +95,26 @@ def test_demo_source(make_app) -> None:
         assert any("demo collection is missing" in e for e in _errors(at))
 
 
+# The one exception: the heat strip needs graded colours per sentence. Its HTML is built only by
+# rankshift.present.explain (heat_strip_html, legend_html), which html.escape every text
+# (tests/explain/test_present_explain.py feeds it <script> and markup); the panel passes nothing
+# else to st.html.
+HTML_ALLOWED = {"explain_panel.py": ("views.heat_strip_html(", "views.legend_html(")}
+
+
 def test_app_never_renders_raw_html() -> None:
     """No page or helper passes unsafe_allow_html or st.html; corpus text stays text."""
-    offenders = [
-        f"{path.relative_to(APP_DIR)}:{i}"
-        for path in APP_DIR.rglob("*.py")
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if "unsafe_allow_html" in line or "st.html(" in line or "components.html" in line
-    ]
+    offenders = []
+    for path in APP_DIR.rglob("*.py"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        allowed = HTML_ALLOWED.get(str(path.relative_to(APP_DIR)), ())
+        for i, line in enumerate(lines, 1):
+            if "unsafe_allow_html" in line or "components.html" in line:
+                offenders.append(f"{path.relative_to(APP_DIR)}:{i}")
+            elif "st.html(" in line:
+                call = line + (lines[i] if i < len(lines) else "")
+                if not any(f in call for f in allowed):
+                    offenders.append(f"{path.relative_to(APP_DIR)}:{i}")
     assert offenders == []
 
 

@@ -259,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rankshift.cli.serve import add_serve_command
 
     add_serve_command(sub)
+    from rankshift.cli.explain import add_explain_command
+
+    add_explain_command(sub)
     return parser
 
 

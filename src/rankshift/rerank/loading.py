@@ -41,13 +41,25 @@ def load_reranker(
 
     Raises :class:`~rankshift.models.ModelUnavailable`, :class:`RerankerUnavailable`,
     ``ImportError`` (a backend's package is not installed) or ``ValueError`` (a bad spec).
+    A spec with ``passages=maxp`` gives a :class:`~rankshift.rerank.passages.PassageReranker`
+    around the model.
     """
     parsed = RerankerSpec.parse(spec)
     module, _, cls_name = IMPLEMENTATIONS[parsed.backend].partition(":")
     cls = getattr(importlib.import_module(module), cls_name)
     if parsed.remote:
         return cls(parsed, cache=cache)
-    return cls(parsed, max_length, batch_size, device, cache)
+    if parsed.passages != "maxp":
+        return cls(parsed, max_length, batch_size, device, cache)
+    # MaxP: the model scores plain windows, cached under its own identity (a document that
+    # fits in one window is then the same cached pair as FirstP's); the wrapper reports the spec.
+    from rankshift.rerank.passages import PassageReranker
+
+    plain = tuple((k, v) for k, v in parsed.options if k not in ("passages", "stride"))
+    inner = cls(
+        RerankerSpec(parsed.backend, parsed.target, plain), max_length, batch_size, device, cache
+    )
+    return PassageReranker(inner, parsed)
 
 
 def load_key(spec: str | RerankerSpec) -> str:
