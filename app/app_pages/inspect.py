@@ -331,6 +331,11 @@ if doc_id is not None and doc_id in collection.documents:
             )
         elif view.window_end is None:
             st.caption("No cross-encoder loaded, so its token window is not marked.")
+        elif view.passages == "maxp":
+            st.caption(
+                f"MaxP: the reranker read all of this document in windows of {view.max_length} "
+                "tokens; its score is the best window's."
+            )
         else:
             st.caption(f"The reranker saw all of this document (within {view.max_length} tokens).")
     with st.container(border=True):

@@ -88,6 +88,10 @@ def test_maxp_finds_the_answer_past_the_window_and_ranks_the_document_higher(
     maxp_stage, info = rerank(maxp, QUERY, first, demo_collection.documents, k=10)
     assert info.status == "ok", info.message
     assert maxp_stage.rank_of(doc_id) < firstp_stage.rank_of(doc_id)
+    # FirstP cut the long document off; MaxP read all of it, so nothing is marked truncated.
+    assert next(p for p in firstp.pairs if p.doc_id == doc_id).truncated is True
+    assert next(p for p in info.pairs if p.doc_id == doc_id).truncated is False
+    assert maxp.window_end(QUERY, doc.full_text) == len(doc.full_text)
 
     finding = best_passage(plain, QUERY, doc, {p.doc_id: p.score for p in firstp.pairs})
     assert finding.long and finding.best is not None

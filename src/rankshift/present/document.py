@@ -41,6 +41,8 @@ class DocumentView:
     """The document's rank in every list of the result (None: not in it)."""
     ce_score: float | None = None
     probability: float | None = None
+    passages: str = "firstp"
+    """``maxp`` when the reranker scores every window and keeps the best (nothing is cut)."""
     window_unknown: bool = False
     """True when a reranker is loaded but cannot say where it stops reading (a service)."""
     n_tokens: int | None = None
@@ -126,7 +128,9 @@ def document_view(
     window_end: int | None = None
     max_length: int | None = None
     window_unknown = False
+    passages = "firstp"
     if reranker is not None:
+        passages = getattr(getattr(reranker, "spec", None), "passages", "firstp")
         full = doc.full_text
         end = reranker.window_end(query, full)
         max_length = reranker.max_length
@@ -149,6 +153,7 @@ def document_view(
         window_end=window_end,
         max_length=max_length,
         window_unknown=window_unknown,
+        passages=passages,
         ranks=ranks,
         ce_score=pair.score if pair else None,
         probability=pair.probability if pair else None,

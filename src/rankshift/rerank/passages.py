@@ -191,7 +191,8 @@ class PassageReranker(Reranker):
         return self.inner.count_tokens(query, texts)
 
     def window_end(self, query: str, text: str) -> int | None:
-        return self.inner.window_end(query, text)
+        """MaxP reads every window: nothing of the text is left unseen."""
+        return len(text)
 
     def windows(self, query: str, text: str, title: str = "") -> list[Window]:
         """The windows MaxP scores for ``text`` (see :func:`split_windows`)."""
@@ -262,7 +263,8 @@ class PassageReranker(Reranker):
         )
         out = []
         for d, (s, n, cached) in zip(documents, found, strict=True):
-            truncated = None if n is None or not self.max_length else n > self.max_length
+            # Every window is read: a long document is split, never cut off.
+            truncated = None if n is None else False
             out.append(
                 PairScore(
                     doc_id=d.doc_id,
