@@ -5,9 +5,10 @@ collection lacks an error); ``evaluate_pending`` (a run asked for and not finish
 continues it from the runner's checkpoints), ``evaluate_result``
 (the last finished run: its request, report and resume counts), ``evaluate_tradeoff`` and
 ``evaluate_tradeoff_pending`` (the on-demand K sweep), ``evaluate_goto_inspect`` (set by the
-"open in inspector" callbacks; the next rerun switches page). Opening a query in the
-inspector sets the inspector's ``inspect_query_id`` hook and the sidebar's K and reranker
-input, so the inspector shows the comparison that was evaluated.
+"open in inspector" callbacks of the helped/hurt chart and the shift table; the next rerun
+switches page); ``evaluate_unjudged`` adds the queries nobody judged (shift rows only). Opening
+a query in the inspector sets the inspector's ``inspect_query_id`` hook and the sidebar's K and
+reranker input, so the inspector shows the comparison that was evaluated.
 """
 
 from __future__ import annotations
@@ -85,6 +86,41 @@ def _on_chart_select(first_stage: str, k: int) -> None:
         _open_in_inspector(str(points[0].get("x") or ""), first_stage, k)
 
 
+def _on_row_select(key: str, query_ids: list[str], first_stage: str, k: int) -> None:
+    rows = st.session_state[key]["selection"]["rows"]
+    if rows:
+        _open_in_inspector(query_ids[rows[0]], first_stage, k)
+
+
+def _open_picker(query_ids: list[str], label: str, keys: tuple[str, str], *where: Any) -> None:
+    # A query picker and "Open in inspector" (`where`: the first stage and K to open it with).
+    o1, o2 = st.columns([4, 1], vertical_alignment="bottom")
+    picked = o1.selectbox(
+        label, query_ids, format_func=lambda q: views.query_label(collection, q), key=keys[0]
+    )
+    o2.button(
+        "Open in inspector",
+        icon=":material/open_in_new:",
+        key=keys[1],
+        on_click=_open_in_inspector,
+        args=(picked, *where),
+    )
+
+
+def _show_progress(bar: Any, unit: str, label: str, done: int, total: int) -> None:
+    bar.progress(min(1.0, done / total) if total else 1.0, f"{label}: {done:,} of {total:,}{unit}")
+
+
+def _columns(spec: dict[str, views.ColumnSpec]) -> dict[str, Any]:
+    # The library's column specs as Streamlit column configs.
+    kinds = {
+        "text": st.column_config.TextColumn,
+        "number": st.column_config.NumberColumn,
+        "checkbox": st.column_config.CheckboxColumn,
+    }
+    return {c: None if s is None else kinds[s[0]](s[1], **s[2]) for c, s in spec.items()}
+
+
 # ---------------------------------------------------------------------------- query set
 
 st.subheader("Query set and pipelines", anchor=False)
@@ -149,11 +185,19 @@ if not qrels:
     st.stop()
 
 q1, q2 = st.columns([5, 2], gap="medium")
+unjudged = q2.toggle(
+    "Also queries nobody judged",
+    value=bool(last.get("unjudged", False)),
+    key="evaluate_unjudged",
+    help="They get no metrics, but the shift section shows how the reranker changed them and "
+    "which unjudged documents it moved into the top-N: where to judge next.",
+)
 judged_ids = evaluate.select_queries(collection, qrels)[0]
+eligible = evaluate.select_queries(collection, qrels, unjudged=unjudged)[0]
 subset = q1.multiselect(
-    f"Only these queries (empty: all {len(judged_ids):,} judged queries)",
-    options=list(judged_ids),
-    default=[q for q in last.get("query_subset", []) if q in judged_ids],
+    f"Only these queries (empty: all {len(eligible):,}{'' if unjudged else ' judged'} queries)",
+    options=list(eligible),
+    default=[q for q in last.get("query_subset", []) if q in eligible],
     format_func=lambda q: views.query_label(collection, q),
     key="evaluate_query_ids",
 )
@@ -165,7 +209,7 @@ limit = q2.number_input(
     key="evaluate_limit",
     help="The first N queries of the set, in qrels order.",
 )
-queries = evaluate.select_queries(collection, qrels, subset, int(limit))[0]
+queries = evaluate.select_queries(collection, qrels, subset, int(limit), unjudged)[0]
 m1, m2 = st.columns([5, 2], vertical_alignment="bottom", gap="medium")
 measures = m1.multiselect(
     "Measures",
@@ -190,7 +234,7 @@ if problems:
 if not specs:
     st.info("Pick at least one pipeline.", icon=":material/checklist:")
     st.stop()
-if not queries:
+if not any(q in qrels for q in queries):
     message = no_query_text(collection, qrels) if not judged_ids else "none is selected"
     st.info(
         f"No judged query with a text: {escape_markdown(message)}.", icon=":material/search_off:"
@@ -203,7 +247,7 @@ pipeline, settings, problems = resources.prepare_pipeline(
 )
 for problem in problems:
     st.warning(escape_markdown(problem), icon=":material/warning:")
-reranked_specs = [s for s in specs if s.endswith(">ce")]
+reranked_specs = [s for s in specs if notes.is_reranked(s)]
 if reranked_specs and pipeline.reranker is None:
     st.warning(
         "**Reranked pipelines need a loadable reranker**, so only the first stages will be "
@@ -220,6 +264,7 @@ request: dict[str, Any] = {
     "n": n,
     "query_subset": list(subset),
     "limit": int(limit),
+    "unjudged": unjudged,
     "measures": list(measures),
     "strict": strict,
     "query_ids": list(queries),
@@ -273,11 +318,6 @@ if pending is not None:
     b2.button("Stop", icon=":material/stop:", key="evaluate_stop", on_click=_stop)
     bar = st.progress(0.0, text="Starting…")
 
-    def _progress(label: str, done: int, total: int) -> None:
-        bar.progress(
-            min(1.0, done / total) if total else 1.0, text=f"{label}: {done:,} of {total:,}"
-        )
-
     try:
         report, result = evaluate.evaluate_batch(
             pipeline,
@@ -285,7 +325,7 @@ if pending is not None:
             queries,
             qrels,
             out_dir=cache_dir() / "eval" / collection.fingerprint / f"k={k}",
-            progress=_progress,
+            progress=partial(_show_progress, bar, ""),
             qrels_source=source_label,
             measures=measures,
             strict=strict,
@@ -331,23 +371,12 @@ st.caption(notes.results_caption(report, stored["computed"], stored["resumed"]))
 for note in notes.result_notes(report, stored.get("unfinished", {})):
     st.caption(note)
 
-METRIC_FORMAT = {
-    m: st.column_config.NumberColumn(m, format="%.4f", help=MEASURE_HELP.get(m))
-    for m in report.measures
-}
 st.markdown("**Mean over the query set, per pipeline**")
 st.dataframe(
     views.eval_metrics_frame(report),
     hide_index=True,
     key="evaluate_metrics",
-    column_config={
-        "pipeline": st.column_config.TextColumn("pipeline", width="medium"),
-        "spec": None,
-        **METRIC_FORMAT,
-        "ms/query": st.column_config.NumberColumn("ms/query", format="%.1f"),
-        "rerank ms/query": st.column_config.NumberColumn("rerank ms/query", format="%.1f"),
-        "run": st.column_config.TextColumn("run (its settings)", width="large"),
-    },
+    column_config=_columns(views.eval_metrics_columns(report.measures, MEASURE_HELP)),
     placeholder="–",
 )
 st.caption(f"{GAIN_NOTE}.")
@@ -384,20 +413,7 @@ st.dataframe(
     views.paired_test_frame(comp),
     hide_index=True,
     key="evaluate_tests",
-    column_config={
-        "measure": st.column_config.TextColumn("measure"),
-        "first": st.column_config.NumberColumn(first_label, format="%.4f"),
-        "reranked": st.column_config.NumberColumn(reranked_label, format="%.4f"),
-        "delta": st.column_config.NumberColumn("Δ", format="%+.4f"),
-        "ci_low": st.column_config.NumberColumn("95% CI low", format="%+.4f"),
-        "ci_high": st.column_config.NumberColumn("95% CI high", format="%+.4f"),
-        "p": st.column_config.NumberColumn(
-            "p (randomisation)", format="%.4f", help="Two-sided paired randomisation test"
-        ),
-        "p_t": st.column_config.NumberColumn(
-            "p (t-test)", format="%.4f", help="Two-sided paired t-test"
-        ),
-    },
+    column_config=_columns(views.paired_test_columns(first_label, reranked_label)),
     placeholder="–",
 )
 st.caption(
@@ -405,24 +421,10 @@ st.caption(
     "t interval of that mean. Empty cells: fewer than two queries."
 )
 
-counts = views.verdict_counts(comp)
-m = st.columns(5)
-m[0].metric("Helped", counts["helped"], help="Queries whose nDCG@10 went up")
-m[1].metric("Hurt", counts["hurt"], help="Queries whose nDCG@10 went down")
-m[2].metric("No change", counts["no change"])
-m[3].metric(
-    f"Relevant demoted out of top-{report.settings.get('n')}",
-    counts["demoted_docs"],
-    help=f"in {counts['demoted_queries']} queries; promoted into it: "
-    f"{counts['promoted_docs']} in {counts['promoted_queries']} queries",
-)
-m[4].metric(
-    "First stage's recall gap",
-    counts["gap_docs"],
-    help=f"Relevant documents in {counts['gap_queries']} queries that the first stage never "
-    f"retrieved in its top {report.settings.get('k')}: the reranker never saw them, so they are "
-    "the first stage's loss, not the reranker's.",
-)
+for tile, (label, value, why) in zip(
+    st.columns(5), views.verdict_metrics(comp, report.settings), strict=True
+):
+    tile.metric(label, value, help=why)
 
 # ---------------------------------------------------------------------------- per query
 
@@ -435,19 +437,12 @@ st.plotly_chart(
     selection_mode="points",
     config={"displayModeBar": False},
 )
-o1, o2 = st.columns([4, 1], vertical_alignment="bottom")
-picked = o1.selectbox(
+_open_picker(
+    helped_hurt["query_id"].tolist(),
     "Click a bar to open the query in the inspector, or pick one here",
-    options=helped_hurt["query_id"].tolist(),
-    format_func=lambda q: views.query_label(collection, q),
-    key="evaluate_open_query",
-)
-o2.button(
-    "Open in inspector",
-    icon=":material/open_in_new:",
-    key="evaluate_open",
-    on_click=_open_in_inspector,
-    args=(picked, comp.first, run_k),
+    ("evaluate_open_query", "evaluate_open"),
+    comp.first,
+    run_k,
 )
 
 st.markdown("**What the reranker did to each query** (worst first)")
@@ -455,33 +450,46 @@ st.dataframe(
     views.verdict_frame(comp, collection),
     hide_index=True,
     key="evaluate_verdicts",
-    column_config={
-        "query_id": st.column_config.TextColumn("query", width="small"),
-        "query": st.column_config.TextColumn("text", width="medium"),
-        "verdict": st.column_config.TextColumn("verdict", width="small"),
-        "first": st.column_config.NumberColumn(f"{first_label}", format="%.3f"),
-        "reranked": st.column_config.NumberColumn("reranked", format="%.3f"),
-        "delta": st.column_config.NumberColumn("Δ", format="%+.3f"),
-        "n_demoted": st.column_config.NumberColumn("# demoted", width="small"),
-        "demoted": st.column_config.TextColumn(
-            "relevant demoted out of the top-N",
-            width="large",
-            help="doc (grade, first-stage rank → reranked rank)",
-        ),
-        "n_promoted": st.column_config.NumberColumn("# promoted", width="small"),
-        "promoted": st.column_config.TextColumn("relevant promoted into the top-N", width="large"),
-        "n_recall_gap": st.column_config.NumberColumn("# gap", width="small"),
-        "recall_gap": st.column_config.TextColumn(
-            "first stage's recall gap",
-            width="large",
-            help="Relevant documents not in the first stage's top K (not the reranker's fault)",
-        ),
-        "kendall_tau": st.column_config.NumberColumn(
-            "Kendall's τ", format="%.2f", help="First-stage order vs reranked order"
-        ),
-    },
+    column_config=_columns(views.verdict_columns(first_label)),
     placeholder="–",
 )
+
+# ---------------------------------------------------------------------------- shift
+
+st.subheader("What the reranker changed (no judgments needed)", anchor=False)
+shifts = report.shift_of(comp.reranked)
+if shifts:
+    own = shifts[0]
+    for tile, (label, value, why) in zip(st.columns(4), views.shift_metrics(own), strict=True):
+        tile.metric(label, value, help=why)
+    st.caption(escape_markdown(views.shift_caption(own)))
+    if len(shifts) > 1:
+        st.dataframe(
+            views.shift_means_frame(shifts),
+            hide_index=True,
+            key="evaluate_shift_means",
+            column_config=_columns(views.shift_means_columns(own.n)),
+            placeholder="–",
+        )
+    changed = views.shift_queries_frame(own, collection)
+    changed_ids = changed["query_id"].tolist()
+    st.markdown("**Queries ranked by how much the reranker changed them** (lowest RBO first)")
+    st.dataframe(
+        changed,
+        hide_index=True,
+        key="evaluate_shift",
+        on_select=partial(_on_row_select, "evaluate_shift", changed_ids, comp.first, run_k),
+        selection_mode="single-row",
+        column_config=_columns(views.shift_query_columns(own.n)),
+        placeholder="–",
+    )
+    _open_picker(
+        changed_ids,
+        "Click a row to open the query in the inspector, or pick one here",
+        ("evaluate_shift_query", "evaluate_shift_open"),
+        comp.first,
+        run_k,
+    )
 
 # ---------------------------------------------------------------------------- diagnostics
 
@@ -556,11 +564,6 @@ t3.button(
 if st.session_state.get("evaluate_tradeoff_pending") == trade_request:
     bar = st.progress(0.0, text="Reranking at the largest K…")
 
-    def _trade_progress(label: str, done: int, total: int) -> None:
-        bar.progress(
-            min(1.0, done / total) if total else 1.0, text=f"{label}: {done:,} of {total:,} queries"
-        )
-
     try:
         trade = evaluate.tradeoff(
             evaluate.BatchRunner(pipeline, [comp.first]),
@@ -569,7 +572,7 @@ if st.session_state.get("evaluate_tradeoff_pending") == trade_request:
             comp.first,
             ks,
             int(latency_queries),
-            progress=_trade_progress,
+            progress=partial(_show_progress, bar, " queries"),
         )
         st.session_state["evaluate_tradeoff"] = {"request": trade_request, "tradeoff": trade}
     except ValueError as e:

@@ -158,3 +158,52 @@ def test_stored_judgments_are_a_query_set(
     expected = evaluate(qrels, run.ranked_run, ["nDCG@10"]).mean["nDCG@10"]
     assert _frame(at, "nDCG@10").loc[0, "nDCG@10"] == expected
     assert any("stored judgments (min)" in plain(c.value) for c in at.caption)
+
+
+def test_shift_section_ranks_queries_by_change_and_opens_the_inspector(
+    make_app, tiny_cross_encoder_dir, tmp_path: Path
+) -> None:
+    from rankshift.evaluation import shift
+
+    at = _open(make_app(tiny_cross_encoder_dir).run())
+    at.toggle(key="evaluate_unjudged").set_value(True).run()  # q3 has no judgment
+    _run(at, ["bm25", "bm25>ce"])
+    assert "What the reranker changed (no judgments needed)" in [s.value for s in at.subheader]
+    assert any("RBO (rank-biased overlap)" in plain(c.value) for c in at.caption)
+    assert any("1 of them not judged" in plain(c.value) for c in at.caption)
+
+    # The same runs through the library alone; shift() on them is what the table shows.
+    context = at.session_state["sidebar_context"]
+    k = at.slider(key="evaluate_k").value
+    collection = load_collection(context.collection.path)
+    qrels = collection.qrels["test"]
+    settings = context.settings.with_(k=k, n=min(context.settings.n, k))
+    runner = BatchRunner.from_settings(collection, "bm25>ce", settings, cache_dir=tmp_path)
+    result = runner.run(list(collection.queries.values()))
+    runs = {s: {q: [r.doc_id for r in rs] for q, rs in run.rankings.items()}
+            for s, run in result.runs.items()}  # fmt: skip
+    expected = {
+        q: shift(runs["bm25"][q], runs["bm25>ce"][q], settings.n, qrels.get(q, {})) for q in QUERIES
+    }
+    table = _frame(at, "unjudged_moved_in")
+    assert set(table["query_id"]) == set(QUERIES)  # every query, judged or not
+    rbos = table["rbo"].tolist()
+    assert rbos == sorted(rbos)  # most changed first
+    for row in table.to_dict(orient="records"):
+        s = expected[row["query_id"]]
+        assert row["rbo"] == pytest.approx(s.rbo)
+        assert row["jaccard"] == pytest.approx(s.jaccard)
+        assert row["unjudged_moved_in"] == s.unjudged_moved_in
+        assert row["judged"] == (row["query_id"] in qrels)
+    assert table.set_index("query_id").loc["q3", "query"] == QUERIES["q3"]
+    mean_rbo = sum(s.rbo for s in expected.values()) / len(expected)
+    assert next(m for m in at.metric if m.label == "Mean RBO").value == f"{mean_rbo:.3f}"
+
+    # A query nobody judged opens in the inspector, as the helped/hurt rows do.
+    at.selectbox(key="evaluate_shift_query").set_value("q3").run()
+    at.button(key="evaluate_shift_open").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Inspect a query"
+    assert at.session_state["inspect_pick"] == "q3"
+    assert at.text_input(key="inspect_query").value == QUERIES["q3"]
+    assert at.session_state["sidebar_context"].settings.rerank_input == "bm25"

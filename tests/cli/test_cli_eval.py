@@ -151,3 +151,72 @@ def test_eval_first_stages_are_the_ones_search_shows(beir, bi_encoder, tmp_path,
     stages = search("t2", "--stages", "hybrid", "--fusion", "minmax", "--weight", "0.3")
     assert stages["hybrid"]["name"] == "hybrid(minmax,w=0.3)"
     same(runs["hybrid(minmax,w=0.3)"]["t2"], stages["hybrid"])
+
+
+def test_eval_ranks_queries_by_how_much_the_reranker_changed_them(
+    beir, tiny_cross_encoder_dir, tmp_path, capsys
+):
+    """The shift table needs no judgments: --unjudged queries get rows, with values equal to
+    shift() on the run files the command wrote."""
+    from eval_fixtures import QUERIES, TEST_QRELS
+
+    from rankshift.evaluation import read_trec_run, shift
+
+    out = tmp_path / "eval"
+    argv = [
+        "eval", str(beir), "--split", "test", "--pipelines", "bm25>ce", "--unjudged",
+        "--reranker", str(tiny_cross_encoder_dir), "--max-length", "128", "-k", "8", "-n", "3",
+        "--rbo-p", "0.8", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+        "--resamples", "100",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "What bm25>ce changed (no judgments needed): top 3, RBO p = 0.8" in printed
+    assert "Queries the reranker changed most (vs bm25; lowest RBO first):" in printed
+
+    report = json.loads((out / "report.json").read_text())
+    assert sorted(report["query_ids"]) == sorted(TEST_QRELS)  # metrics: judged queries only
+    assert sorted(report["unjudged_queries"]) == sorted(q for q in QUERIES if q[0] == "r")
+    section = report["shift"]["bm25>ce"]
+    assert section["p"] == 0.8 and section["n"] == 3
+    rows = section["queries"]
+    assert {r["query_id"] for r in rows} == set(QUERIES)
+    runs = {spec: read_trec_run(r["path"]) for spec, r in report["runs"].items()}
+    for row in rows:
+        q = row["query_id"]
+        first = [r.doc_id for r in runs["bm25"][q]]
+        reranked = [r.doc_id for r in runs["bm25>ce"][q]]
+        s = shift(first, reranked, 3, TEST_QRELS.get(q, {}), 0.8)
+        assert row["rbo"] == pytest.approx(s.rbo)
+        assert row["jaccard"] == pytest.approx(s.jaccard)
+        assert row["unjudged_moved_in"] == s.unjudged_moved_in
+        assert row["judged"] == (q in TEST_QRELS)
+
+    # The printed table: the ten most changed queries, in the report's order, with their text.
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if "changed most" in line) + 1
+    assert lines[start].split() == ["query", "text", "RBO", "Jaccard", "tau_AP", "unjudged",
+                                    "moved", "in"]  # fmt: skip
+    table = lines[start + 1 : start + 11]
+    assert [line.split()[0] for line in table] == [r["query_id"] for r in rows[:10]]
+    for line, row in zip(table, rows[:10], strict=True):
+        assert QUERIES[row["query_id"]][:15] in line
+        assert f"{row['rbo']:.3f}" in line
+        cells = line.replace("(not judged)", "").split()
+        assert cells[-1] == str(row["unjudged_moved_in"])
+
+
+def test_eval_query_ids_may_name_unjudged_queries(beir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    argv = ["eval", str(beir), "--split", "test", "--pipelines", "bm25", "--query-ids",
+            "t1,r2", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(argv) == 0
+    assert "1 of the query ids have no judgments (e.g. 'r2')" in capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["query_ids"] == ["t1"] and report["unjudged_queries"] == ["r2"]
+
+    only_unjudged = ["eval", str(beir), "--split", "test", "--query-ids", "r2", "--out", str(out)]
+    assert main(only_unjudged) == 2
+    assert "none of the --query-ids is judged" in capsys.readouterr().err
+    assert main([*argv, "--rbo-p", "1"]) == 2
+    assert "--rbo-p must be between 0 and 1" in capsys.readouterr().err

@@ -30,7 +30,7 @@ from rankshift.evaluation import (
 )
 from rankshift.pipeline import Pipeline, PipelineSettings, make_hybrid
 from rankshift.rerank import CrossEncoderReranker, UnknownDocumentError, sigmoid
-from rankshift.types import ScoredDoc
+from rankshift.types import Document, ScoredDoc
 
 
 def ranking(*doc_ids: str, scores: list[float] | None = None) -> list[ScoredDoc]:
@@ -245,6 +245,53 @@ def test_blended_pipelines_run_beside_the_pure_reranker(runner, pets):
     calibrated = {c.reranked: c.calibration is not None for c in report.comparisons}
     # Blended scores are not the model's logits, so only the pure reranker is calibrated.
     assert calibrated == {"bm25>ce": True, "bm25>ce(blend=1)": False, "bm25>ce(blend=0.5)": False}
+
+
+def test_maxp_pipelines_score_every_window_beside_firstp(runner, pets):
+    from rankshift.rerank import PairScoreCache, load_reranker
+
+    # A long document whose answer sits past a 32-token window: MaxP must read it.
+    filler = " ".join(f"Stable hay note {i}." for i in range(30))
+    long_doc = Document("hay1", filler + " Horses eat hay and grass and need room.", title="Hay")
+    coll = collection_from_documents([*pets.documents.values(), long_doc], name="pets-long")
+    reranker = load_reranker(str(runner.reranker.spec.target), 32, cache=PairScoreCache(None))
+    from rankshift.retrievers.bm25 import BM25Retriever
+
+    settings = PipelineSettings(
+        first_stages=("bm25",), rerank_input="bm25", k=8, n=3, reranker=reranker.model_id,
+        max_length=32,
+    )  # fmt: skip
+    pipe = Pipeline(coll, settings, {"bm25": BM25Retriever(coll)}, reranker)
+    batch = BatchRunner(pipe, "bm25>ce,bm25>ce(maxp),bm25>ce(firstp)")
+    # FirstP is what the reranker does anyway: the same run as bm25>ce, so it runs once.
+    assert [str(sp) for sp in batch.specs] == ["bm25", "bm25>ce", "bm25>ce(maxp)"]
+    names = {str(sp): batch.run_name(sp) for sp in batch.specs}
+    assert names["bm25>ce(maxp)"].endswith(",maxp)") and not names["bm25>ce"].endswith("maxp)")
+    maxp, reason = batch.reranker_for(parse_pipeline("bm25>ce(maxp)"))
+    assert reason is None and maxp is not None and maxp.spec.passages == "maxp"
+    (whole,), _ = maxp.score("what do horses eat", [coll.documents["hay1"]])
+    (first,), _ = reranker.score("what do horses eat", [coll.documents["hay1"]])
+    assert first.truncated and not whole.truncated
+    windows = maxp.windows("what do horses eat", coll.documents["hay1"].text, "Hay")
+    assert len(windows) > 1
+    texts = [w.text for w in windows]  # each window's text holds the title
+    best = max(reranker.score_texts("what do horses eat", texts)[0])
+    assert whole.score == pytest.approx(best[0], abs=1e-6)  # MaxP: the best window's score
+
+
+def test_maxp_with_a_service_is_skipped_with_the_reason(runner, pets):
+    from http_double import HttpDouble, Reply
+
+    from rankshift.rerank import load_reranker
+
+    info = {"model_id": "some/reranker", "model_type": {"reranker": {}}}
+    with HttpDouble() as server:
+        server.on("GET", "/info", Reply(200, info))
+        service = load_reranker(f"tei:{server.url}")
+    pipe = Pipeline(pets, runner.settings, dict(runner.pipeline.retrievers), service)
+    result = BatchRunner(pipe, "bm25>ce(maxp)").run(list(pets.queries_for("test").values())[:1])
+    assert "bm25>ce(maxp)" in result.skipped
+    assert "in-process backends only" in result.skipped["bm25>ce(maxp)"]
 
 
 def test_interrupted_batch_resumes_and_runs_only_the_remaining_queries(runner, pets, tmp_path):

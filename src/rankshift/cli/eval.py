@@ -84,6 +84,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def add_eval_commands(subparsers: Any) -> None:
     """Add ``eval`` and ``export-training`` to the ``rankshift`` subcommands."""
     from rankshift.evaluation.metrics import DEFAULT_MEASURES, GAIN_MEASURES, MEASURES
+    from rankshift.evaluation.shift import DEFAULT_P
     from rankshift.evaluation.specs import ALL_PIPELINES, pipeline_help
 
     p = subparsers.add_parser(
@@ -94,8 +95,11 @@ def add_eval_commands(subparsers: Any) -> None:
             "files and a JSON report, and prints the metrics (nDCG@10 with linear graded gains, "
             "gain = grade, as trec_eval and BEIR; MRR@10, Recall@100 and P@10 with relevant = "
             "grade >= 1; Judged@10) with, for each reranked pipeline, the paired comparison "
-            "against its first stage. Judged ids the collection lacks are reported (--strict: "
-            "an error). An interrupted run resumes from its checkpoints in --out."
+            "against its first stage, and how much the reranker changed each query's list "
+            "(RBO, Jaccard, Kendall's tau, tau_AP, unjudged documents moved into the top-N: no "
+            "judgments needed, so --unjudged queries get them too). Judged ids the collection "
+            "lacks are reported (--strict: an error). An interrupted run resumes from its "
+            "checkpoints in --out."
         ),
     )
     _add_common(p)
@@ -150,7 +154,25 @@ def add_eval_commands(subparsers: Any) -> None:
     p.add_argument(
         "--limit", type=int, default=None, help="only the first N queries (in qrels order)"
     )
-    p.add_argument("--query-ids", default=None, help="only these comma-separated query ids")
+    p.add_argument(
+        "--query-ids",
+        default=None,
+        help="only these comma-separated query ids (ids without judgments get shift rows only)",
+    )
+    p.add_argument(
+        "--unjudged",
+        action="store_true",
+        help="also run the collection's queries that have no judgments: they get the shift "
+        "rows (where the reranker moved unjudged documents into the top-N: where to judge "
+        "next), not metrics",
+    )
+    p.add_argument(
+        "--rbo-p",
+        type=float,
+        default=DEFAULT_P,
+        help=f"persistence of rank-biased overlap in the shift tables (default {DEFAULT_P:g}: "
+        "about 86%% of the weight on the top 10)",
+    )
     p.add_argument("--fresh", action="store_true", help="ignore checkpoints; run every query again")
     p.add_argument(
         "--tradeoff",
@@ -274,15 +296,30 @@ def _qrels(
 
 
 def _query_set(coll: Collection, qrels: Qrels, args: argparse.Namespace) -> dict[str, Query]:
+    """Judged queries (``--unjudged``: then the others), or ``--query-ids``; ``--limit``."""
     wanted = list(qrels)
+    if getattr(args, "unjudged", False):
+        wanted += [q for q in coll.queries if q not in qrels]
     if args.query_ids:
         ids = [q.strip() for q in args.query_ids.split(",") if q.strip()]
-        unknown = [q for q in ids if q not in qrels]
+        unknown = [q for q in ids if q not in qrels and q not in coll.queries]
         if unknown:
-            raise ValueError(f"{len(unknown)} query ids have no judgments, e.g. {unknown[0]!r}")
+            raise ValueError(
+                f"{len(unknown)} query ids are neither judged nor in the collection's queries, "
+                f"e.g. {unknown[0]!r}"
+            )
+        unjudged = [q for q in ids if q not in qrels]
+        if unjudged:
+            print(
+                f"rankshift: {len(unjudged)} of the query ids have no judgments (e.g. "
+                f"{unjudged[0]!r}): they get shift rows, not metrics",
+                file=sys.stderr,
+            )
         wanted = ids
     # Judged queries without a text were reported with the other unknown ids.
-    if not any(q in coll.queries for q in wanted):
+    if not any(q in coll.queries for q in wanted if q in qrels):
+        if args.query_ids and any(q in coll.queries for q in wanted):
+            raise ValueError("none of the --query-ids is judged: the metrics need at least one")
         raise ValueError(_no_text(coll, qrels))
     queries = {q: coll.queries[q] for q in wanted if q in coll.queries}
     if args.limit is not None:
@@ -327,6 +364,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     queries = _query_set(coll, qrels, args)
     if args.k < 1:
         raise ValueError("-k must be at least 1")
+    if not 0 < args.rbo_p < 1:
+        raise ValueError(f"--rbo-p must be between 0 and 1 (exclusive), got {args.rbo_p:g}")
     settings = PipelineSettings(
         k=args.k,
         n=min(args.n, args.k),
@@ -384,8 +423,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if key not in runner.stages:
                 runner = BatchRunner(runner.pipeline, [*runner.specs, key])
             ks = [int(x) for x in args.tradeoff_ks.split(",") if x.strip()]
+            judged = {q: query for q, query in queries.items() if q in qrels}
             trade = tradeoff(
-                runner, queries, qrels, key, ks, args.latency_queries, progress=_progress()
+                runner, judged, qrels, key, ks, args.latency_queries, progress=_progress()
             )
             trade_s = time.perf_counter() - t
     t = time.perf_counter()
@@ -399,6 +439,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         tradeoff=trade,
         qrels_problems=problems,
+        rbo_p=args.rbo_p,
     )
     report.timing.update(
         load_s=load_s,
@@ -414,7 +455,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         json.dump(report.to_dict(), sys.stdout, indent=2)
         print()
     else:
-        print(report.format())
+        print(report.format({q: query.text for q, query in queries.items()}))
         print()
         print(f"Runs in {out / 'runs'}; report {path}")
         tm = report.timing

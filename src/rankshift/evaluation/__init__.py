@@ -12,6 +12,8 @@ One concept per module, each usable on its own:
   (:func:`query_verdict`, :func:`diagnostics`), :mod:`~rankshift.evaluation.calibration`.
 * :mod:`~rankshift.evaluation.report` (:func:`build_report` -> :class:`EvalReport`): metrics per
   run and, for each reranked run, the side-by-side comparison with its first stage.
+* :mod:`~rankshift.evaluation.shift`: how much the reranker moved each query's list, with no
+  judgment needed (RBO, Jaccard, tau, tau_AP, unjudged documents moved into the top-N).
 * :mod:`~rankshift.evaluation.tradeoff`: nDCG@10 and rerank latency as K varies.
 * :mod:`~rankshift.evaluation.batch`: what the app's Evaluate page calls
   (:func:`select_queries`, :func:`stored_qrels`, :func:`evaluate_batch`).
@@ -27,16 +29,40 @@ from rankshift.evaluation.calibration import Calibration, best_f1_threshold, cal
 from rankshift.evaluation.checkpoint import Checkpoint
 from rankshift.evaluation.metrics import (
     DEFAULT_MEASURES,
+    GAIN_MEASURES,
+    GAIN_NOTE,
     MEASURE_HELP,
     MEASURES,
     REL_THRESHOLD,
     Evaluation,
+    QrelsError,
+    QrelsProblems,
+    check_qrels,
     evaluate,
+    no_query_text,
     rank_scored,
 )
-from rankshift.evaluation.report import Comparison, EvalReport, RunSummary, build_report
+from rankshift.evaluation.report import (
+    Comparison,
+    EvalReport,
+    RunSummary,
+    build_report,
+    shift_reports,
+)
 from rankshift.evaluation.runner import BatchResult, BatchRun, BatchRunner
 from rankshift.evaluation.runs import read_trec_run, run_file_name, write_trec_run
+from rankshift.evaluation.shift import (
+    DEFAULT_P,
+    Shift,
+    ShiftReport,
+    jaccard,
+    mean_shift,
+    most_changed,
+    rbo,
+    shift,
+    shift_report,
+    tau_ap,
+)
 from rankshift.evaluation.specs import (
     ALL_PIPELINES,
     PIPELINE_CHOICES,
@@ -62,7 +88,10 @@ from rankshift.thresholds import DEFAULT_THRESHOLDS, Thresholds
 __all__ = [
     "ALL_PIPELINES",
     "DEFAULT_MEASURES",
+    "DEFAULT_P",
     "DEFAULT_THRESHOLDS",
+    "GAIN_MEASURES",
+    "GAIN_NOTE",
     "MEASURES",
     "MEASURE_HELP",
     "PIPELINE_CHOICES",
@@ -79,8 +108,12 @@ __all__ = [
     "Evaluation",
     "PairedTest",
     "PipelineSpec",
+    "QrelsError",
+    "QrelsProblems",
     "QueryVerdict",
     "RunSummary",
+    "Shift",
+    "ShiftReport",
     "Thresholds",
     "Tradeoff",
     "TradeoffPoint",
@@ -89,20 +122,30 @@ __all__ = [
     "best_f1_threshold",
     "build_report",
     "calibration",
+    "check_qrels",
     "diagnostics",
     "evaluate",
     "evaluate_batch",
+    "jaccard",
+    "mean_shift",
+    "most_changed",
+    "no_query_text",
     "paired_test",
     "parse_pipeline",
     "parse_pipelines",
     "query_verdict",
     "rank_scored",
+    "rbo",
     "read_trec_run",
     "run_file_name",
     "runnable_specs",
     "select_queries",
+    "shift",
+    "shift_report",
+    "shift_reports",
     "stage_parts",
     "stored_qrels",
+    "tau_ap",
     "tradeoff",
     "write_trec_run",
 ]

@@ -1,7 +1,8 @@
 """Query sets and one-call evaluation: what the app's Evaluate page calls.
 
-:func:`select_queries` (the judged queries with a text), :func:`stored_qrels` (judgments from
-the store) and :func:`evaluate_batch` (run what can run, skip the rest with the reason, report).
+:func:`select_queries` (the judged queries with a text, and on request the unjudged ones, which
+get shift rows but no metrics), :func:`stored_qrels` (judgments from the store) and
+:func:`evaluate_batch` (run what can run, skip the rest with the reason, report).
 Judged ids the collection lacks are checked by
 :func:`~rankshift.evaluation.metrics.check_qrels`: reported, or with ``strict`` an error.
 """
@@ -16,6 +17,7 @@ from rankshift.corpus import Collection
 from rankshift.evaluation.metrics import DEFAULT_MEASURES, check_qrels
 from rankshift.evaluation.report import EvalReport, build_report
 from rankshift.evaluation.runner import BatchResult, BatchRunner
+from rankshift.evaluation.shift import DEFAULT_P
 from rankshift.evaluation.specs import PipelineSpec, runnable_specs
 from rankshift.pipeline import Pipeline
 from rankshift.retrievers.base import ProgressFn
@@ -27,19 +29,27 @@ def select_queries(
     qrels: Qrels,
     query_ids: Sequence[str] | None = None,
     limit: int | None = None,
+    unjudged: bool = False,
 ) -> tuple[dict[str, Query], list[str]]:
     """The query set of a batch: judged queries that have a text, in qrels order.
 
     Args:
         collection: supplies the query texts.
-        qrels: the judgments; only their queries are eligible.
-        query_ids: only these (in this order); ids without judgments are ignored.
+        qrels: the judgments; only their queries are eligible, unless ``unjudged``.
+        query_ids: only these (in this order); ids without judgments are ignored, unless
+            ``unjudged``.
         limit: then keep only the first ``limit`` (``None`` or 0: all).
+        unjudged: also the collection's queries without judgments, after the judged ones
+            (they get the judgment-free shift rows of the report, not metrics).
 
     Returns:
         The queries by id, and the judged ids that were left out because they have no text.
     """
-    wanted = list(qrels) if not query_ids else [q for q in query_ids if q in qrels]
+    eligible = list(qrels)
+    if unjudged:
+        eligible += [q for q in collection.queries if q not in qrels]
+    allowed = set(eligible)
+    wanted = eligible if not query_ids else [q for q in query_ids if q in allowed]
     missing = [q for q in wanted if q not in collection.queries]
     queries = {q: collection.queries[q] for q in wanted if q in collection.queries}
     if limit:
@@ -83,6 +93,7 @@ def evaluate_batch(
     seed: int = 0,
     measures: Sequence[str] = DEFAULT_MEASURES,
     strict: bool = False,
+    rbo_p: float = DEFAULT_P,
 ) -> tuple[EvalReport, BatchResult]:
     """Run what the pipeline can run, skip the rest with the reason, and build the report.
 
@@ -93,7 +104,8 @@ def evaluate_batch(
 
     Judged ids the collection lacks are in :attr:`EvalReport.qrels_problems`; with ``strict``
     they stop the batch before it starts, as a
-    :class:`~rankshift.evaluation.metrics.QrelsError` saying the same.
+    :class:`~rankshift.evaluation.metrics.QrelsError` saying the same. Queries without
+    judgments are run too and get shift rows (``rbo_p``: RBO's persistence), not metrics.
 
     Raises:
         ValueError: no pipeline can run, or (``strict``) judged ids the collection lacks.
@@ -115,5 +127,6 @@ def evaluate_batch(
         n_resamples=n_resamples,
         seed=seed,
         qrels_problems=problems,
+        rbo_p=rbo_p,
     )
     return report, result

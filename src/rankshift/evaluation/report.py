@@ -1,14 +1,16 @@
 """The report: metrics per run and, for each reranked run, the comparison with its first stage.
 
 :func:`build_report` turns a :class:`~rankshift.evaluation.runner.BatchResult` and qrels into an
-:class:`EvalReport`, which prints as a table (:meth:`EvalReport.format`) and saves as JSON.
+:class:`EvalReport`, which prints as a table (:meth:`EvalReport.format`) and saves as JSON. Its
+shift section (:attr:`EvalReport.shifts`, see :mod:`~rankshift.evaluation.shift`) needs no
+judgments: it covers every query of the batch, judged or not.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ from rankshift.evaluation.metrics import (
     evaluate,
 )
 from rankshift.evaluation.runner import BatchResult
+from rankshift.evaluation.shift import DEFAULT_P, ShiftReport, format_shifts, shift_report
 from rankshift.evaluation.stats import PairedTest, paired_test
 from rankshift.evaluation.tradeoff import Tradeoff
 from rankshift.evaluation.verdicts import Diagnostic, QueryVerdict, diagnostics, query_verdict
@@ -116,11 +119,31 @@ class EvalReport:
     timing: dict[str, float] = field(default_factory=dict)
     qrels_problems: QrelsProblems | None = None
     """Judged ids the collection lacks (``None``: not checked, no collection was given)."""
+    shifts: list[ShiftReport] = field(default_factory=list)
+    """How much each reranked run moved each first stage's lists, per query, judged or not:
+    against its own first stage first, then against the batch's other first stages."""
+    unjudged_queries: list[str] = field(default_factory=list)
+    """Queries of the batch without any judgment: in :attr:`shifts` only, not in the metrics."""
+
+    def shift_of(self, reranked: str) -> list[ShiftReport]:
+        """The shift reports of one reranked spec, against its own first stage first."""
+        return [s for s in self.shifts if s.reranked == reranked]
 
     def to_dict(self) -> dict[str, Any]:
-        out = _jsonable(asdict(self))
+        """Everything, as JSON-ready values; the shifts as ``shift``: per reranked spec, the
+        comparison with its own first stage and ``other_first_stages`` by spec."""
+        out = _jsonable(asdict(replace(self, shifts=[])))
+        out.pop("shifts")
         problems = self.qrels_problems
         out["qrels_problems"] = _jsonable(problems.to_dict()) if problems is not None else None
+        section: dict[str, dict[str, Any]] = {}
+        for s in sorted(self.shifts, key=lambda s: not s.own):
+            if s.own:
+                section[s.reranked] = {**s.to_dict(), "other_first_stages": {}}
+            else:
+                own = section.setdefault(s.reranked, {"other_first_stages": {}})
+                own["other_first_stages"][s.first] = s.to_dict()
+        out["shift"] = _jsonable(section)
         return out
 
     def write_json(self, path: str | Path) -> Path:
@@ -141,14 +164,21 @@ class EvalReport:
         ]
         return pd.DataFrame(rows)
 
-    def format(self) -> str:
-        """The comparison as plain text for a terminal."""
+    def format(self, query_texts: Mapping[str, str] | None = None) -> str:
+        """The comparison as plain text for a terminal; ``query_texts`` (by query id) label
+        the queries the reranker changed most."""
         lines: list[str] = []
         s = self.settings
+        unjudged = (
+            f" (and {len(self.unjudged_queries)} without judgments, in the shift tables only)"
+            if self.unjudged_queries
+            else ""
+        )
         lines.append(
             f"{self.collection.get('name', '')}: {len(self.query_ids)} queries "
-            f"({self.qrels_source}), {len(self.no_relevant)} without a relevant document; "
-            f"relevant = grade >= {self.relevance_threshold}; K = {s.get('k')}, N = {s.get('n')}"
+            f"({self.qrels_source}){unjudged}, {len(self.no_relevant)} without a relevant "
+            f"document; relevant = grade >= {self.relevance_threshold}; K = {s.get('k')}, "
+            f"N = {s.get('n')}"
         )
         lines.append("")
         width = max([8, *(len(r.spec) for r in self.runs.values())])
@@ -203,6 +233,7 @@ class EvalReport:
                     f"{b['precision']:.3f}, recall {b['recall']:.3f} over {b['n']} judged pairs"
                 )
             lines.append(f"  => {c.summary}")
+        lines.extend(format_shifts(self.shifts, query_texts))
         if self.tradeoff is not None:
             t = self.tradeoff
             lines.append("")
@@ -253,6 +284,7 @@ def build_report(
     seed: int = 0,
     tradeoff: Tradeoff | None = None,
     qrels_problems: QrelsProblems | None = None,
+    rbo_p: float = DEFAULT_P,
 ) -> EvalReport:
     """Evaluate every run and compare each reranked run with its first stage.
 
@@ -269,6 +301,7 @@ def build_report(
         tradeoff: a :func:`tradeoff` result to include.
         qrels_problems: what :func:`~rankshift.evaluation.metrics.check_qrels` found; checked
             here when ``collection`` is given and this is not.
+        rbo_p: the persistence of rank-biased overlap in the shift section (0 < p < 1).
     """
     import numpy as np
 
@@ -428,4 +461,41 @@ def build_report(
         tradeoff=tradeoff,
         timing={"batch_s": result.wall_s},
         qrels_problems=qrels_problems,
+        shifts=shift_reports(result, qrels, n, rbo_p),
+        unjudged_queries=[q for q in result.query_ids if q not in set(query_ids)],
     )
+
+
+def shift_reports(
+    result: BatchResult, qrels: Qrels, n: int, p: float = DEFAULT_P
+) -> list[ShiftReport]:
+    """For each reranked run: its shift from its own first stage, then from every other first
+    stage of the batch, over every query of the batch (judged or not)."""
+    if not 0 < p < 1:
+        raise ValueError(f"the RBO persistence p must be between 0 and 1, got {p:g}")
+    ids = {
+        spec: {q: [r.doc_id for r in ranking] for q, ranking in run.rankings.items()}
+        for spec, run in result.runs.items()
+    }
+    firsts = [spec for spec, run in result.runs.items() if not run.reranked]
+    out: list[ShiftReport] = []
+    for spec, run in result.runs.items():
+        if not run.reranked or run.first_stage not in result.runs:
+            continue
+        fallback = [q for q in result.query_ids if not run.reranked_ok(q)]
+        for first in sorted(firsts, key=lambda f: f != run.first_stage):
+            out.append(
+                shift_report(
+                    spec,
+                    first,
+                    ids[first],
+                    ids[spec],
+                    result.query_ids,
+                    n,
+                    qrels,
+                    p,
+                    own=first == run.first_stage,
+                    fallback=fallback,
+                )
+            )
+    return out

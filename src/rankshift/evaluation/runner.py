@@ -124,6 +124,8 @@ class BatchRunner:
             if spec not in ordered:
                 ordered.append(spec)
         self.specs = ordered
+        self._maxp: Any = None
+        """The loaded reranker wrapped for ``>ce(maxp)`` (a PassageReranker), made once."""
         self.pipeline = pipeline
         self.collection: Collection = pipeline.collection
         self.settings: PipelineSettings = pipeline.settings
@@ -174,15 +176,40 @@ class BatchRunner:
     def reranker(self) -> Reranker | None:
         return self.pipeline.reranker
 
+    def reranker_for(self, spec: PipelineSpec) -> tuple[Reranker | None, str | None]:
+        """The reranker a spec runs with, or None and why: ``>ce(maxp)`` wraps the loaded
+        reranker to score documents by their best window, ``>ce(firstp)`` unwraps one loaded
+        with ``passages=maxp``; otherwise the loaded reranker as it is."""
+        from rankshift.rerank.passages import PassageReranker
+
+        base = self.pipeline.reranker
+        if base is None:
+            return None, self.pipeline.reranker_error or "the reranker is not loaded"
+        if spec.passages is None:
+            return base, None
+        if spec.passages == "firstp":
+            return (base.inner if isinstance(base, PassageReranker) else base), None
+        if isinstance(base, PassageReranker):
+            return base, None
+        if self._maxp is None or self._maxp.inner is not base:
+            try:
+                self._maxp = PassageReranker(base)
+            except ValueError as e:
+                return None, str(e)
+        return self._maxp, None
+
     def run_name(self, spec: PipelineSpec) -> str:
         """The run name of a spec: the retriever's name, plus ``>ce(model,len=,k=)``."""
         first = self.stages[spec.stage_key].name
         if not spec.rerank:
             return first
         s = self.settings
-        model = self.reranker.model_id if self.reranker else (s.reranker or "none")
+        reranker, _ = self.reranker_for(spec)
+        model = reranker.model_id if reranker else (s.reranker or "none")
         blend = self.blend(spec)
         extra = f",blend={blend:g}" if blend else ""
+        if reranker is not None and reranker.spec.passages == "maxp":
+            extra += ",maxp"
         return f"{first}>ce({display_name(model)},len={s.max_length},k={s.k}{extra})"
 
     def blend(self, spec: PipelineSpec) -> float:
@@ -204,11 +231,12 @@ class BatchRunner:
             r = self.pipeline.retrievers.get(key)
             if r is not None:
                 ident[key] = dict(getattr(r, "params", {}))
-        if spec.rerank and self.reranker is not None:
+        reranker, _ = self.reranker_for(spec)
+        if spec.rerank and reranker is not None:
             ident["reranker"] = {
-                "model_id": self.reranker.model_id,
-                "revision": self.reranker.revision,
-                "max_length": self.reranker.max_length,
+                "model_id": reranker.model_id,
+                "revision": reranker.revision,
+                "max_length": reranker.max_length,
             }
             if self.blend(spec):
                 ident["reranker"]["blend"] = self.blend(spec)
@@ -252,8 +280,9 @@ class BatchRunner:
         skipped: dict[str, str] = {}
         active: list[PipelineSpec] = []
         for spec in self.specs:
-            if spec.rerank and self.reranker is None:
-                skipped[str(spec)] = self.pipeline.reranker_error or "the reranker is not loaded"
+            reason = self.reranker_for(spec)[1] if spec.rerank else None
+            if reason is not None:
+                skipped[str(spec)] = reason
             else:
                 active.append(spec)
         checkpoints = {
@@ -357,7 +386,7 @@ class BatchRunner:
                 }
                 continue
             reranked, info = rerank(
-                self.reranker,
+                self.reranker_for(spec)[0],
                 query.text,
                 stage,
                 self.collection.documents,

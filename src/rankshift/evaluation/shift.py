@@ -20,8 +20,9 @@ papers and tested against their formulas and against ``rbo`` in the tests.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_P = 0.9
 
@@ -153,3 +154,205 @@ def most_changed(
 
     ordered = sorted(shifts.items(), key=key)
     return ordered if limit is None else ordered[:limit]
+
+
+# --------------------------------------------------------------------------------------
+# Over a query set: what ``rankshift eval`` and the Evaluate page report
+
+SHIFT_FIELDS: tuple[str, ...] = (
+    "rbo",
+    "jaccard",
+    "kendall_tau",
+    "tau_ap",
+    "moved_in",
+    "unjudged_moved_in",
+)
+"""The per-query values of a :class:`Shift`, in the order reports show them."""
+
+
+def mean_shift(shifts: Iterable[Shift]) -> dict[str, float | None]:
+    """The mean of each :data:`SHIFT_FIELDS` value over queries; tau and tau_AP over the
+    queries where they are defined. ``None`` where no query has a value."""
+    rows = list(shifts)
+    out: dict[str, float | None] = {}
+    for name in SHIFT_FIELDS:
+        values = [float(v) for s in rows if (v := getattr(s, name)) is not None]
+        out[name] = sum(values) / len(values) if values else None
+    return out
+
+
+@dataclass(frozen=True)
+class ShiftReport:
+    """How much one reranked pipeline moved one first stage's lists, query by query.
+
+    Needs no judgment: every query of the batch has a row, judged or not. Judgments only
+    decide which documents moved into the top-N count as unjudged.
+    """
+
+    reranked: str
+    """The reranked pipeline's spec, e.g. ``bm25>ce``."""
+    first: str
+    """The first stage compared with, e.g. ``bm25``."""
+    own: bool
+    """True when ``first`` is the stage this pipeline reranks (else another first stage of
+    the batch, compared for context)."""
+    n: int
+    """The top-N cut of RBO, Jaccard and the documents moved in."""
+    p: float
+    """RBO's persistence."""
+    queries: dict[str, Shift]
+    """By query id, the most changed first (:func:`most_changed` by RBO)."""
+    unjudged_queries: tuple[str, ...] = ()
+    """Queries without any judgment (they have a row all the same)."""
+    fallback: tuple[str, ...] = ()
+    """Queries the reranker did not reorder (it failed; the first stage's order was kept):
+    they have a row, marked, and are left out of :attr:`mean`."""
+
+    @property
+    def compared(self) -> list[str]:
+        """The queries the means are taken over: every row but the fallbacks."""
+        return [q for q in self.queries if q not in set(self.fallback)]
+
+    @property
+    def mean(self) -> dict[str, float | None]:
+        """Means over :attr:`compared` (see :func:`mean_shift`)."""
+        return mean_shift(self.queries[q] for q in self.compared)
+
+    @property
+    def unjudged_moved_in(self) -> int:
+        """Unjudged documents moved into the top-N, over :attr:`compared`: what to judge next."""
+        return sum(self.queries[q].unjudged_moved_in for q in self.compared)
+
+    def most_changed(self, limit: int | None = None) -> list[tuple[str, Shift]]:
+        """The rows, most changed first; the first ``limit`` of them."""
+        rows = list(self.queries.items())
+        return rows if limit is None else rows[:limit]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per query, most changed first: ``query_id``, the :class:`Shift` values,
+        ``judged`` (the query has a judgment) and ``reranked_ok`` (not a fallback)."""
+        unjudged, fallback = set(self.unjudged_queries), set(self.fallback)
+        return [
+            {
+                "query_id": q,
+                **{name: getattr(s, name) for name in SHIFT_FIELDS},
+                "judged": q not in unjudged,
+                "reranked_ok": q not in fallback,
+            }
+            for q, s in self.queries.items()
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """For ``report.json``: settings, means, totals and the per-query rows."""
+        return {
+            "first_stage": self.first,
+            "n": self.n,
+            "p": self.p,
+            "queries_compared": len(self.compared),
+            "unjudged_queries": list(self.unjudged_queries),
+            "fallback_queries": list(self.fallback),
+            "mean": self.mean,
+            "unjudged_moved_in_total": self.unjudged_moved_in,
+            "queries": self.rows(),
+        }
+
+
+def shift_report(
+    reranked: str,
+    first: str,
+    first_rankings: Mapping[str, Sequence[str]],
+    reranked_rankings: Mapping[str, Sequence[str]],
+    query_ids: Sequence[str],
+    n: int,
+    judged: Mapping[str, Collection[str]],
+    p: float = DEFAULT_P,
+    own: bool = True,
+    fallback: Collection[str] = (),
+) -> ShiftReport:
+    """:func:`shift` for every query of ``query_ids``, ordered most changed first.
+
+    Args:
+        reranked: the reranked pipeline's spec.
+        first: the first stage's spec.
+        first_rankings: per query, the first stage's doc ids, best first.
+        reranked_rankings: per query, the reranked doc ids, best first.
+        query_ids: the query set: every one gets a row (missing rankings count as empty).
+        n: the top-N cut.
+        judged: per query, the judged documents (any grade): qrels will do.
+        p: RBO's persistence.
+        own: ``first`` is the stage ``reranked`` reorders.
+        fallback: queries the reranker did not reorder (left out of the means).
+    """
+    shifts = {
+        q: shift(first_rankings.get(q, []), reranked_rankings.get(q, []), n, judged.get(q, {}), p)
+        for q in query_ids
+    }
+    return ShiftReport(
+        reranked=reranked,
+        first=first,
+        own=own,
+        n=n,
+        p=p,
+        queries=dict(most_changed(shifts)),
+        unjudged_queries=tuple(q for q in query_ids if not judged.get(q)),
+        fallback=tuple(q for q in query_ids if q in set(fallback)),
+    )
+
+
+def _cell(value: float | None, spec: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def format_shifts(
+    reports: Sequence[ShiftReport],
+    query_texts: Mapping[str, str] | None = None,
+    limit: int = 10,
+    text_width: int = 40,
+) -> list[str]:
+    """Plain-text lines for a terminal: per reranked pipeline, the mean shift against each
+    first stage, and the queries it changed most against its own first stage."""
+    texts = query_texts or {}
+    lines: list[str] = []
+    by_reranked: dict[str, list[ShiftReport]] = {}
+    for r in reports:
+        by_reranked.setdefault(r.reranked, []).append(r)
+    for reranked, group in by_reranked.items():
+        group = sorted(group, key=lambda r: not r.own)
+        head = group[0]
+        lines.append("")
+        lines.append(
+            f"What {reranked} changed (no judgments needed): top {head.n}, RBO p = {head.p:g}"
+        )
+        width = max([8, *(len(r.first) for r in group)])
+        lines.append(
+            f"  {'against':<{width}}  {'queries':>7}  {'RBO':>6}  {'Jaccard':>7}  "
+            f"{'tau':>6}  {'tau_AP':>6}  {'moved in/query':>14}  {'unjudged moved in, total':>24}"
+        )
+        for r in group:
+            m = r.mean
+            lines.append(
+                f"  {r.first:<{width}}  {len(r.compared):>7}  {_cell(m['rbo']):>6}  "
+                f"{_cell(m['jaccard']):>7}  {_cell(m['kendall_tau']):>6}  "
+                f"{_cell(m['tau_ap']):>6}  {_cell(m['moved_in'], '.2f'):>14}  "
+                f"{r.unjudged_moved_in:>24}"
+            )
+        own = head if head.own else None
+        if own is None or not own.queries:
+            continue
+        lines.append(f"  Queries the reranker changed most (vs {own.first}; lowest RBO first):")
+        qw = max([5, *(len(q) for q, _ in own.most_changed(limit))])
+        lines.append(
+            f"  {'query':<{qw}}  {'text':<{text_width}}  {'RBO':>6}  {'Jaccard':>7}  "
+            f"{'tau_AP':>6}  {'unjudged moved in':>17}"
+        )
+        for q, s in own.most_changed(limit):
+            text = " ".join(texts.get(q, "").split())
+            if len(text) > text_width:
+                text = text[: text_width - 1] + "…"
+            mark = " (not judged)" if q in own.unjudged_queries else ""
+            mark += " (not reranked)" if q in own.fallback else ""
+            lines.append(
+                f"  {q:<{qw}}  {text:<{text_width}}  {_cell(s.rbo):>6}  {_cell(s.jaccard):>7}  "
+                f"{_cell(s.tau_ap):>6}  {s.unjudged_moved_in:>17}{mark}"
+            )
+    return lines

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rankshift.pipeline import FIRST_STAGES, PipelineSettings
+from rankshift.rerank.spec import PASSAGE_MODES
 from rankshift.retrievers.hybrid import FUSIONS
 
 PIPELINE_CHOICES: tuple[str, ...] = (*FIRST_STAGES, *(f"{stage}>ce" for stage in FIRST_STAGES))
@@ -32,12 +33,14 @@ _SPEC = re.compile(
 class PipelineSpec:
     """One pipeline of a batch, as written on the command line.
 
-    Grammar: ``stage[(args)][>ce[(blend=b)]]`` where ``stage`` is a key of
+    Grammar: ``stage[(args)][>ce[(maxp|firstp,blend=b)]]`` where ``stage`` is a key of
     :data:`~rankshift.pipeline.FIRST_STAGES`. Only ``hybrid`` takes arguments: the fusion
     method (a key of :data:`~rankshift.retrievers.hybrid.FUSIONS`), then ``k=`` (RRF's
     constant) or ``w=`` (the dense weight of ``minmax``/``zscore``), e.g. ``hybrid(rrf,k=60)``
     or ``hybrid(minmax,w=0.3)>ce``. ``>ce(blend=0.4)`` mixes the first stage's score back
-    into the reranked order with weight 0.4 (see :func:`~rankshift.rerank.blend_scores`).
+    into the reranked order with weight 0.4 (see :func:`~rankshift.rerank.blend_scores`);
+    ``>ce(maxp)`` scores a long document by its best window of the reranker's ``max_length``
+    tokens (MaxP), ``>ce(firstp)`` by its beginning (the reranker's own truncation; the default).
     What is not given comes from the batch's :class:`~rankshift.pipeline.PipelineSettings`.
     """
 
@@ -47,6 +50,8 @@ class PipelineSpec:
     weight: float | None = None
     rerank: bool = False
     blend: float | None = None
+    passages: str | None = None
+    """``maxp`` or ``firstp`` when the spec says; None: the reranker's own mode."""
 
     @property
     def stage_key(self) -> str:
@@ -74,9 +79,10 @@ class PipelineSpec:
     def __str__(self) -> str:
         if not self.rerank:
             return self.stage_key
-        return (
-            self.stage_key + ">ce" + (f"(blend={self.blend:g})" if self.blend is not None else "")
-        )
+        args = [self.passages] if self.passages else []
+        if self.blend is not None:
+            args.append(f"blend={self.blend:g}")
+        return self.stage_key + ">ce" + (f"({','.join(args)})" if args else "")
 
 
 def parse_pipeline(text: str) -> PipelineSpec:
@@ -117,18 +123,23 @@ def parse_pipeline(text: str) -> PipelineSpec:
                 ) from None
             except ValueError:
                 raise ValueError(f"bad value in {part!r} ({text!r})") from None
-    blend = None
-    if m["ce_args"] is not None:
-        key, _, value = m["ce_args"].partition("=")
+    blend, passages = None, None
+    for arg in [a for a in (m["ce_args"] or "").split(",") if a]:
+        if arg in PASSAGE_MODES:
+            passages = arg
+            continue
+        key, _, value = arg.partition("=")
         if key != "blend":
-            raise ValueError(f"unknown argument {m['ce_args']!r} for >ce: it takes blend=")
+            raise ValueError(
+                f"unknown argument {arg!r} for >ce: it takes maxp or firstp, and blend="
+            )
         try:
             blend = float(value)
             if not 0.0 <= blend <= 1.0:
                 raise ValueError
         except ValueError:
             raise ValueError(f"blend must be a number between 0 and 1 in {text!r}") from None
-    return PipelineSpec(stage, fusion, rrf_k, weight, bool(m["ce"]), blend)
+    return PipelineSpec(stage, fusion, rrf_k, weight, bool(m["ce"]), blend, passages)
 
 
 def parse_pipelines(text: str | Sequence[str | PipelineSpec]) -> list[PipelineSpec]:
@@ -189,7 +200,8 @@ def pipeline_help() -> str:
     return (
         f"comma-separated pipelines: {', '.join(FIRST_STAGES)}, {', '.join(hybrids)} "
         "(the fusion's arguments are optional), each optionally followed by '>ce' for the "
-        "reranker or '>ce(blend=0.5)' to blend in the first stage's score; "
+        "reranker, '>ce(blend=0.5)' to blend in the first stage's score, '>ce(maxp)' to score "
+        "long documents by their best window (MaxP); "
         f"'all' = {ALL_PIPELINES}"
     )
 

@@ -11,6 +11,7 @@ of their own, so what they show is tested here, without a browser. One module pe
   diagnostics, latency;
 - :mod:`~rankshift.present.document`: the document panel (highlighting, the token window);
 - :mod:`~rankshift.present.evaluate`: the Evaluate page's frames from an ``EvalReport``;
+- :mod:`~rankshift.present.shift`: what the reranker changed, no judgments needed (RBO...);
 - :mod:`~rankshift.present.training`: reranker choices, training results, job progress;
 - :mod:`~rankshift.present.cost`: what reranking costs in time;
 - :mod:`~rankshift.present.plots`: plotly figures from these frames (import it by name).
@@ -23,10 +24,15 @@ from __future__ import annotations
 
 from rankshift.present.collection import (
     collection_summary,
+    collection_warnings,
+    first_open_plan,
     grades_for,
+    plan_title,
+    progress_text,
     query_label,
     query_options,
     resolve_query,
+    stage_line,
 )
 from rankshift.present.cost import (
     PAIRS_PER_SECOND_AT_256,
@@ -45,15 +51,24 @@ from rankshift.present.document import (
 )
 from rankshift.present.evaluate import (
     VERDICT_COLORS,
+    ColumnSpec,
     calibration_frames,
+    eval_metrics_columns,
     eval_metrics_frame,
     helped_hurt_frame,
+    no_judgments_message,
+    paired_test_columns,
     paired_test_frame,
     pipeline_label,
+    qrels_problems_markdown,
+    result_notes,
+    results_caption,
     threshold_caption,
     tradeoff_frame,
+    verdict_columns,
     verdict_counts,
     verdict_frame,
+    verdict_metrics,
 )
 from rankshift.present.inspect import (
     CutLabels,
@@ -85,6 +100,15 @@ from rankshift.present.rankings import (
     settings_caption,
     style_frame,
 )
+from rankshift.present.shift import (
+    SHIFT_NOTE,
+    shift_caption,
+    shift_means_columns,
+    shift_means_frame,
+    shift_metrics,
+    shift_queries_frame,
+    shift_query_columns,
+)
 from rankshift.present.text import (
     STAGE_LABELS,
     WORD_PATTERN,
@@ -111,11 +135,13 @@ from rankshift.present.training import (
 __all__ = [
     "OTHER_RERANKER",
     "PAIRS_PER_SECOND_AT_256",
+    "SHIFT_NOTE",
     "STAGE_LABELS",
     "STATUS_COLORS",
     "STATUS_LABELS",
     "VERDICT_COLORS",
     "WORD_PATTERN",
+    "ColumnSpec",
     "CutLabels",
     "Diagnostics",
     "DocumentView",
@@ -123,6 +149,7 @@ __all__ = [
     "calibration_frames",
     "candidate_ids",
     "collection_summary",
+    "collection_warnings",
     "compact_marker",
     "cut_labels",
     "diagnostics",
@@ -133,21 +160,28 @@ __all__ = [
     "escape_markdown",
     "escape_plotly",
     "eval_cost",
+    "eval_metrics_columns",
     "eval_metrics_frame",
+    "first_open_plan",
     "grades_for",
     "helped_hurt_frame",
     "highlight_segments",
     "job_progress_text",
     "latency_frame",
     "marker_color",
+    "no_judgments_message",
     "not_candidate_frame",
     "not_candidate_note",
     "order_score_label",
     "pair_frame",
+    "paired_test_columns",
     "paired_test_frame",
     "pairs_by_doc",
     "pipeline_label",
+    "plan_title",
+    "progress_text",
     "promoted_frame",
+    "qrels_problems_markdown",
     "query_label",
     "query_options",
     "query_problem",
@@ -161,15 +195,24 @@ __all__ = [
     "reranker_option_label",
     "reranker_options",
     "resolve_query",
+    "result_notes",
+    "results_caption",
     "score_frame",
     "score_labels",
     "second_rerank_caption",
     "segments_markdown",
     "settings_caption",
+    "shift_caption",
     "shift_frame",
+    "shift_means_columns",
+    "shift_means_frame",
+    "shift_metrics",
+    "shift_queries_frame",
+    "shift_query_columns",
     "shorten",
     "snippet",
     "stage_label",
+    "stage_line",
     "stem",
     "style_frame",
     "threshold_caption",
@@ -177,6 +220,8 @@ __all__ = [
     "tradeoff_frame",
     "training_caption",
     "training_frame",
+    "verdict_columns",
     "verdict_counts",
     "verdict_frame",
+    "verdict_metrics",
 ]

@@ -1,16 +1,18 @@
 """The Evaluate page's frames and captions, from an :class:`~rankshift.evaluation.EvalReport`:
-metrics per pipeline, the paired test, per-query verdicts, calibration and the K trade-off; and
-the notes around them (judged ids the collection lacks, what a run resumed or skipped)."""
+metrics per pipeline, the paired test, per-query verdicts, calibration and the K trade-off; the
+notes around them (judged ids the collection lacks, what a run resumed or skipped); and how the
+page draws each table's columns (:data:`ColumnSpec`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from rankshift.corpus import Collection
+from rankshift.evaluation.specs import parse_pipeline
 from rankshift.present.text import escape_markdown, stage_label
 
 if TYPE_CHECKING:
@@ -21,15 +23,33 @@ if TYPE_CHECKING:
 VERDICT_COLORS: dict[str, str] = {"helped": "#2f9e44", "hurt": "#e03131", "no change": "#adb5bd"}
 """One colour per query verdict (:data:`rankshift.evaluation.Verdict`), shared by chart and table."""
 
+ColumnSpec = tuple[str, str, dict[str, Any]] | None
+"""A table column as the page draws it: ``(kind, label, options)``, ``kind`` one of ``text``,
+``number``, ``checkbox`` (Streamlit's column types, options their keyword arguments), or
+``None`` to hide the column."""
+
+
+def is_reranked(spec: str) -> bool:
+    """True for a pipeline spec with ``>ce`` (with or without arguments)."""
+    return ">ce" in spec
+
 
 def pipeline_label(spec: str) -> str:
     """A pipeline spec for people: ``bm25>ce`` -> ``BM25 + cross-encoder``,
-    ``hybrid(minmax,w=0.3)`` -> ``Hybrid (minmax,w=0.3)``."""
-    reranked = spec.endswith(">ce")
-    stage = spec[:-3] if reranked else spec
-    key, _, args = stage.partition("(")
+    ``hybrid(minmax,w=0.3)`` -> ``Hybrid (minmax,w=0.3)``, ``dense>ce(maxp,blend=0.4)`` ->
+    ``Dense + cross-encoder (maxp, blend 0.4)``."""
+    try:
+        parsed = parse_pipeline(spec)
+    except ValueError:
+        return spec
+    key, _, args = parsed.stage_key.partition("(")
     label = stage_label(key) + (f" ({args}" if args else "")
-    return label + (" + cross-encoder" if reranked else "")
+    if not parsed.rerank:
+        return label
+    how = [parsed.passages] if parsed.passages else []
+    if parsed.blend is not None:
+        how.append(f"blend {parsed.blend:g}")
+    return label + " + cross-encoder" + (f" ({', '.join(how)})" if how else "")
 
 
 def eval_metrics_frame(report: EvalReport) -> pd.DataFrame:
@@ -52,6 +72,38 @@ def eval_metrics_frame(report: EvalReport) -> pd.DataFrame:
     ]
     columns = ["pipeline", "spec", *report.measures, "ms/query", "rerank ms/query", "run"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def eval_metrics_columns(
+    measures: Iterable[str], measure_help: Mapping[str, str]
+) -> dict[str, ColumnSpec]:
+    """The columns of :func:`eval_metrics_frame` as the page shows them."""
+    return {
+        "pipeline": ("text", "pipeline", {"width": "medium"}),
+        "spec": None,
+        **{m: ("number", m, {"format": "%.4f", "help": measure_help.get(m)}) for m in measures},
+        "ms/query": ("number", "ms/query", {"format": "%.1f"}),
+        "rerank ms/query": ("number", "rerank ms/query", {"format": "%.1f"}),
+        "run": ("text", "run (its settings)", {"width": "large"}),
+    }
+
+
+def paired_test_columns(first_label: str, reranked_label: str) -> dict[str, ColumnSpec]:
+    """The columns of :func:`paired_test_frame` as the page shows them."""
+    return {
+        "measure": ("text", "measure", {}),
+        "first": ("number", first_label, {"format": "%.4f"}),
+        "reranked": ("number", reranked_label, {"format": "%.4f"}),
+        "delta": ("number", "Δ", {"format": "%+.4f"}),
+        "ci_low": ("number", "95% CI low", {"format": "%+.4f"}),
+        "ci_high": ("number", "95% CI high", {"format": "%+.4f"}),
+        "p": (
+            "number",
+            "p (randomisation)",
+            {"format": "%.4f", "help": "Two-sided paired randomisation test"},
+        ),
+        "p_t": ("number", "p (t-test)", {"format": "%.4f", "help": "Two-sided paired t-test"}),
+    }
 
 
 def paired_test_frame(comparison: Comparison) -> pd.DataFrame:
@@ -157,6 +209,41 @@ def verdict_frame(comparison: Comparison, collection: Collection) -> pd.DataFram
     return frame.sort_values(["delta", "query_id"], kind="stable").reset_index(drop=True)
 
 
+def verdict_columns(first_label: str) -> dict[str, ColumnSpec]:
+    """The columns of :func:`verdict_frame` as the page shows them."""
+    return {
+        "query_id": ("text", "query", {"width": "small"}),
+        "query": ("text", "text", {"width": "medium"}),
+        "verdict": ("text", "verdict", {"width": "small"}),
+        "first": ("number", first_label, {"format": "%.3f"}),
+        "reranked": ("number", "reranked", {"format": "%.3f"}),
+        "delta": ("number", "Δ", {"format": "%+.3f"}),
+        "n_demoted": ("number", "# demoted", {"width": "small"}),
+        "demoted": (
+            "text",
+            "relevant demoted out of the top-N",
+            {"width": "large", "help": "doc (grade, first-stage rank → reranked rank)"},
+        ),
+        "n_promoted": ("number", "# promoted", {"width": "small"}),
+        "promoted": ("text", "relevant promoted into the top-N", {"width": "large"}),
+        "n_recall_gap": ("number", "# gap", {"width": "small"}),
+        "recall_gap": (
+            "text",
+            "first stage's recall gap",
+            {
+                "width": "large",
+                "help": "Relevant documents not in the first stage's top K (not the "
+                "reranker's fault)",
+            },
+        ),
+        "kendall_tau": (
+            "number",
+            "Kendall's τ",
+            {"format": "%.2f", "help": "First-stage order vs reranked order"},
+        ),
+    }
+
+
 def verdict_counts(comparison: Comparison) -> dict[str, int]:
     """Counts for the headline: verdicts, and relevant documents demoted, promoted and never
     retrieved (``demoted_docs``, ``demoted_queries``, ``promoted_docs``, ``promoted_queries``,
@@ -171,6 +258,33 @@ def verdict_counts(comparison: Comparison) -> dict[str, int]:
         "gap_docs": sum(len(x.recall_gap) for x in v),
         "gap_queries": sum(bool(x.recall_gap) for x in v),
     }
+
+
+def verdict_metrics(
+    comparison: Comparison, settings: Mapping[str, Any]
+) -> list[tuple[str, int, str | None]]:
+    """The headline tiles as ``(label, value, help)``: helped, hurt, no change, relevant
+    documents demoted out of the top-N, and the first stage's recall gap (``settings``: the
+    report's, for N and K)."""
+    c = verdict_counts(comparison)
+    return [
+        ("Helped", c["helped"], "Queries whose nDCG@10 went up"),
+        ("Hurt", c["hurt"], "Queries whose nDCG@10 went down"),
+        ("No change", c["no change"], None),
+        (
+            f"Relevant demoted out of top-{settings.get('n')}",
+            c["demoted_docs"],
+            f"in {c['demoted_queries']} queries; promoted into it: {c['promoted_docs']} in "
+            f"{c['promoted_queries']} queries",
+        ),
+        (
+            "First stage's recall gap",
+            c["gap_docs"],
+            f"Relevant documents in {c['gap_queries']} queries that the first stage never "
+            f"retrieved in its top {settings.get('k')}: the reranker never saw them, so they "
+            "are the first stage's loss, not the reranker's.",
+        ),
+    ]
 
 
 def calibration_frames(calibration: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -264,7 +378,7 @@ def result_notes(report: EvalReport, unfinished: dict[str, tuple[str, ...]]) -> 
     for spec, reason in report.skipped.items():
         # A reranked pipeline's reason is the reranker's load error (also shown above, with
         # what to do about it, while the selection still asks for it).
-        why = ": reranked pipelines need a loadable reranker. " if spec.endswith(">ce") else ": "
+        why = ": reranked pipelines need a loadable reranker. " if is_reranked(spec) else ": "
         notes.append(
             f":material/block: **{escape_markdown(pipeline_label(spec))} was not evaluated**"
             + why
