@@ -15,6 +15,10 @@ _HINTS = {
     "faiss": "pip install faiss-cpu",
     "bm25s": "pip install bm25s PyStemmer",
     "Stemmer": "pip install PyStemmer",
+    "onnxruntime": "pip install 'rankshift[backends]'",
+    "onnx": "pip install 'rankshift[backends]'",
+    "openvino": "pip install 'rankshift[backends]'",
+    "nncf": "pip install 'rankshift[backends]'",
 }
 
 

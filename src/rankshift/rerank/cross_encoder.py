@@ -10,7 +10,7 @@ from rankshift.config import DEFAULT_MAX_LENGTH, DEFAULT_RERANKER
 from rankshift.models import load_cross_encoder, resolve_revision
 from rankshift.rerank.base import Reranker, RerankTimeout, sigmoid
 from rankshift.rerank.cache import PairScoreCache
-from rankshift.rerank.spec import RerankerSpec
+from rankshift.rerank.spec import LOCAL_BACKENDS, RerankerSpec
 
 __all__ = ["CrossEncoderReranker", "RerankTimeout", "sigmoid"]
 
@@ -70,14 +70,7 @@ class CrossEncoderReranker(Reranker):
     ) -> None:
         super().__init__()
         self.spec = RerankerSpec.parse(model_id)
-        if self.spec.backend not in (
-            "torch",
-            "bf16",
-            "onnx",
-            "onnx-int8",
-            "openvino",
-            "openvino-int8",
-        ):
+        if self.spec.backend not in LOCAL_BACKENDS:
             raise ValueError(f"{self.spec} is not an in-process reranker")
         self.max_length = max_length
         self.batch_size = batch_size

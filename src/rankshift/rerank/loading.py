@@ -17,6 +17,7 @@ IMPLEMENTATIONS: dict[str, str] = {
     "onnx-int8": "rankshift.rerank.exported:ExportedReranker",
     "openvino": "rankshift.rerank.exported:ExportedReranker",
     "openvino-int8": "rankshift.rerank.exported:ExportedReranker",
+    "openvino-auto": "rankshift.rerank.exported:ExportedReranker",
     "tei": "rankshift.rerank.remote:TEIReranker",
     "cohere": "rankshift.rerank.remote:CohereReranker",
     "voyage": "rankshift.rerank.remote:CohereReranker",

@@ -4,7 +4,8 @@ A reranker spec is ``[backend:]target[?option=value&...]``:
 
 - ``cross-encoder/ms-marco-MiniLM-L-6-v2`` or ``./my-reranker``: a model id or folder run in
   this process by sentence-transformers with torch (the ``torch`` backend);
-- ``bf16:<id or folder>``, ``onnx:``, ``onnx-int8:``, ``openvino:``, ``openvino-int8:``: the same
+- ``bf16:<id or folder>``, ``onnx:``, ``onnx-int8:``, ``openvino:``, ``openvino-int8:``,
+  ``openvino-auto:``: the same
   model on another in-process backend (exported once, cached by the model's revision);
 - ``tei:http://host:port``: a Hugging Face text-embeddings-inference server (``POST /rerank``);
 - ``cohere:<base url>?model=NAME``: the Cohere v2 ``POST /v2/rerank`` API, which Jina, Infinity
@@ -30,6 +31,8 @@ BACKENDS: dict[str, str] = {
     "onnx-int8": "the ONNX export with int8 weights (onnxruntime dynamic quantization)",
     "openvino": "the model converted to OpenVINO IR and run by the OpenVINO CPU plugin",
     "openvino-int8": "the OpenVINO model with int8 weights and activations (NNCF quantization)",
+    "openvino-auto": "the OpenVINO model at the CPU plugin's own precision: bf16 on CPUs with "
+    "AMX or AVX512-BF16, f32 elsewhere (the precision it ran at keys the pair cache)",
     "tei": "a text-embeddings-inference server: tei:http://host:port",
     "cohere": "a Cohere v2 rerank API (also Jina, Infinity, vLLM): cohere:<base url>?model=NAME",
     "voyage": "Voyage AI's rerank API: voyage:<base url>?model=NAME",
@@ -37,7 +40,15 @@ BACKENDS: dict[str, str] = {
 }
 """Registry of reranker backends: every ``--reranker`` help text and app selector reads it."""
 
-LOCAL_BACKENDS = ("torch", "bf16", "onnx", "onnx-int8", "openvino", "openvino-int8")
+LOCAL_BACKENDS = (
+    "torch",
+    "bf16",
+    "onnx",
+    "onnx-int8",
+    "openvino",
+    "openvino-int8",
+    "openvino-auto",
+)
 REMOTE_BACKENDS = ("tei", "cohere", "voyage", "mixedbread")
 
 KEY_ENV: dict[str, str] = {
