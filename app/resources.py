@@ -28,7 +28,6 @@ from rankshift.config import cache_dir
 from rankshift.corpus import Collection, CollectionLoadError, load_collection
 from rankshift.models import ModelUnavailable, short_name
 from rankshift.pipeline import Pipeline, PipelineSettings, SecondRerank, make_hybrid
-from rankshift.present import PAIRS_PER_SECOND_AT_256
 from rankshift.present.collection import (
     PrepareStage,
     first_open_plan,
@@ -36,6 +35,7 @@ from rankshift.present.collection import (
     progress_text,
     stage_line,
 )
+from rankshift.present.cost import estimated_ms_per_pair
 from rankshift.rerank.loading import RerankerUnavailable, load_key
 from rankshift.rerank.spec import display_name
 from rankshift.training.jobs import JobRegistry
@@ -365,7 +365,7 @@ def _run(
 ) -> PipelineResult:
     _computed.append(True)
     k = settings.k if settings.reranker else 0
-    ms_per_pair = 1000 / PAIRS_PER_SECOND_AT_256 * settings.max_length / 256
+    ms_per_pair = estimated_ms_per_pair(settings.reranker, settings.max_length)
     bar = st.progress(0.0, text="Retrieving…")
     update = _pair_progress(bar, "the cross-encoder", ms_per_pair)
 

@@ -389,6 +389,9 @@ def load_row(
             row["quantization"] = getattr(reranker, "quantization", "none (fp32)")
             if backend == "bf16":
                 row["quantization"] = "bf16 weights and activations (torch)"
+            precision = getattr(reranker, "precision", None)
+            if precision not in (None, "f32"):
+                row["quantization"] += f", run at {precision} (the OpenVINO CPU plugin's choice)"
             row["shape"] = Shape.of(reranker)
             row["tokens"] = {}
         for kind, group in sets.items():

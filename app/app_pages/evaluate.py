@@ -277,6 +277,7 @@ st.caption(
             len(reranked_specs) if pipeline.reranker is not None else 0,
             k,
             settings.max_length,
+            settings.reranker,
         )
     )
     + f" · N = {n} (sidebar) for demoted/promoted · finished queries are checkpointed, so "

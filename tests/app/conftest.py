@@ -45,11 +45,18 @@ def make_app(
     """``make_app(reranker=None)``: an AppTest of the whole app on the fixture collection.
 
     ``reranker`` goes to ``RANKSHIFT_RERANKER`` (None: the library default, which cannot load
-    on a machine without it, the normal "not reranked" state).
+    on a machine without it, the normal "not reranked" state); ``backend`` to
+    ``RANKSHIFT_BACKEND`` (None: the app's own default).
     """
 
-    def make(reranker: str | Path | None = None) -> AppTest:
+    def make(reranker: str | Path | None = None, backend: str | None = "torch") -> AppTest:
         monkeypatch.setenv("RANKSHIFT_COLLECTION", str(fixture_collection_dir))
+        # Page tests run the model on torch: the app's default backend exports the model first,
+        # which each test's fresh cache would repeat (test_backend_default covers that default).
+        if backend is None:
+            monkeypatch.delenv("RANKSHIFT_BACKEND", raising=False)
+        else:
+            monkeypatch.setenv("RANKSHIFT_BACKEND", backend)
         if reranker is None:
             monkeypatch.delenv("RANKSHIFT_RERANKER", raising=False)
         else:

@@ -364,3 +364,22 @@ def test_with_a_blend_both_scores_are_shown_and_the_margin_is_on_the_blended(
         "The reranked order is by the blended score (blend 0.5)" in plain(c.value)
         for c in at.caption
     )
+
+
+def test_backend_default_is_openvino_auto_and_the_page_says_what_ran(
+    make_app, tiny_cross_encoder_dir
+) -> None:
+    at = make_app(tiny_cross_encoder_dir, backend=None).run()
+    assert at.selectbox(key="sidebar_backend").value == "openvino-auto"
+    at.selectbox(key="inspect_pick").select("q1").run()
+    assert not at.exception
+    reranked = _ranking_frames(at)[3]
+    assert all(MARKER.match(m) for m in reranked["shift"])
+    # Every caption that names the reranker names the backend it ran on.
+    said = " ".join(c.value for c in [*at.caption, *at.markdown]).replace("\\", "")
+    assert "openvino-auto:tiny-cross-encoder" in said, said
+    # Switching the box to torch reloads the same model on torch.
+    at.selectbox(key="sidebar_backend").select("torch").run()
+    assert not at.exception
+    said = " ".join(c.value for c in [*at.caption, *at.markdown]).replace("\\", "")
+    assert "ce(tiny-cross-encoder,len=256)" in said and "openvino-auto" not in said

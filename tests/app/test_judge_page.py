@@ -94,7 +94,7 @@ def test_grade_button_writes_one_row_with_its_context(make_app, db: Path) -> Non
     assert ctx.stage == "pool(shuffled)" and ctx.settings["blind"] is True
     assert ctx.rank is not None and ctx.rank >= 1
     assert set(ctx.settings["true_ranks"]) == {"bm25", "dense", "hybrid", "reranked"}
-    assert ctx.settings["k"] == 30 and ctx.settings["n"] == 10
+    assert ctx.settings["k"] == at.slider(key="sidebar_k").value and ctx.settings["n"] == 10
     assert ctx.model_id == "cross-encoder/ms-marco-MiniLM-L-6-v2"
     assert [h.action for h in history] == ["create"] and history[0].expected_version == 0
 

@@ -20,7 +20,8 @@ STAGE_NAMES = [
     "bm25(lucene,k1=1.5,b=0.75)",
     "dense(all-MiniLM-L6-v2,flat)",
     "hybrid(rrf,k=60)",
-    "hybrid(rrf,k=60)>ce(tiny-cross-encoder,len=256)",
+    # The app's default backend (OpenVINO is installed by `make install`): the name says so.
+    "hybrid(rrf,k=60)>ce(openvino-auto:tiny-cross-encoder,len=256)",
 ]
 
 

@@ -178,6 +178,8 @@ def test_pipeline_labels_and_cost() -> None:
     assert views.pipeline_label("hybrid(minmax,w=0.3)") == "Hybrid (minmax,w=0.3)"
     assert "no cross-encoder cost" in views.eval_cost(5, 0, 30)
     assert "150 cross-encoder pairs" in views.eval_cost(5, 1, 30)
+    assert "on bf16" in views.eval_cost(5, 1, 30, reranker="bf16:x")
+    assert "service, at its own speed" in views.eval_cost(5, 1, 30, reranker="tei:http://h:1")
 
 
 def test_batch_settings_and_runnable_specs() -> None:

@@ -376,10 +376,18 @@ def test_latency_frame() -> None:
 
 
 def test_rerank_cost() -> None:
-    assert "about 3 s" in views.rerank_cost(30, 256)
-    assert "about 6 s" in views.rerank_cost(30, 512)
+    from rankshift.present.cost import PAIRS_PER_SECOND_AT_256 as RATE
+
+    torch_wait = 40 / RATE["torch"]  # 40 pairs: about a second on torch at 256 tokens
+    assert f"about {torch_wait:.1f} s" in views.rerank_cost(40, 256, reranker="some/model")
+    assert f"about {2 * torch_wait:.0f} s" in views.rerank_cost(40, 512, reranker="some/model")
+    fast = views.rerank_cost(40, 256, reranker="openvino-auto:some/model")
+    assert f"{RATE['openvino-auto']:.0f} pairs/s on openvino-auto" in fast
     text = views.rerank_cost(40, 256, ms_per_pair=50)
     assert "about 2 s" in text and "measured 20 pairs/s" in text
+    # A service's speed is its own: no estimate from this CPU.
+    service = views.rerank_cost(40, 256, reranker="tei:http://127.0.0.1:8080")
+    assert "service's own speed" in service and "pairs/s" not in service
 
 
 # ---------------------------------------------------------------------------- document view

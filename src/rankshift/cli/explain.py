@@ -13,8 +13,13 @@ import sys
 from typing import Any
 
 from rankshift import config
-from rankshift.cli.options import add_collection, chosen_reranker, tqdm_progress
-from rankshift.rerank.spec import KEY_ENV, LOCAL_BACKENDS, RerankerSpec, backends_help
+from rankshift.cli.options import (
+    add_collection,
+    add_reranker_options,
+    chosen_reranker,
+    reranker_spec,
+    tqdm_progress,
+)
 
 
 def add_explain_command(subparsers: Any) -> None:
@@ -33,27 +38,7 @@ def add_explain_command(subparsers: Any) -> None:
     add_collection(p)
     p.add_argument("query", help="the query text, or the id of one of the collection's queries")
     p.add_argument("doc_id", help="the document to explain")
-    p.add_argument(
-        "--reranker",
-        default=None,
-        help="the reranker spec, [backend:]target[?option=value] (default $RANKSHIFT_RERANKER, "
-        f"else {config.DEFAULT_RERANKER} when it can be had, else the demo reranker); backends: "
-        + backends_help()
-        + "; API keys come from the environment: "
-        + ", ".join(f"{b}: ${v}" for b, v in KEY_ENV.items()),
-    )
-    p.add_argument(
-        "--backend",
-        choices=list(LOCAL_BACKENDS),
-        default=None,
-        help="run an id or folder on this in-process backend (default torch)",
-    )
-    p.add_argument(
-        "--max-length",
-        type=int,
-        default=config.DEFAULT_MAX_LENGTH,
-        help="tokens of each (query, text) pair the model reads (default %(default)s)",
-    )
+    add_reranker_options(p)
     p.add_argument(
         "--language", default="en", help="the text's language, for sentence splitting (ISO 639)"
     )
@@ -97,9 +82,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     spec = chosen_reranker(args)
     if spec is None:
         return _fail("explaining a score needs a reranker: give --reranker")
-    parsed = RerankerSpec.parse(spec)
-    if args.backend:
-        parsed = parsed.with_backend(args.backend)
+    parsed = reranker_spec(args, spec)
     cache = PairScoreCache(config.cache_dir(args.cache_dir) / "pair_scores.sqlite")
     reranker, error = try_load_reranker(parsed, args.max_length, cache)
     if reranker is None:

@@ -82,25 +82,7 @@ def add_pipeline_options(p: argparse.ArgumentParser, with_rerank: bool = True) -
     p.add_argument("--rrf-k", type=int, default=config.DEFAULT_RRF_K)
     if not with_rerank:
         return
-    p.add_argument(
-        "--reranker",
-        default=None,
-        help=(
-            "the reranker: a cross-encoder id or folder, 'tei:http://host:port' (a "
-            "text-embeddings-inference server), 'cohere:<base url>?model=NAME' (also voyage:, "
-            "mixedbread:), or 'none' (default $RANKSHIFT_RERANKER, else "
-            f"{config.DEFAULT_RERANKER} when it can be had, else the demo reranker if trained). "
-            "API keys come from the environment: "
-            + ", ".join(f"{b}: ${v}" for b, v in KEY_ENV.items())
-        ),
-    )
-    p.add_argument(
-        "--backend",
-        choices=list(LOCAL_BACKENDS),
-        default=None,
-        help="run an id or folder on this in-process backend (default torch): "
-        + "; ".join(f"{b}: {BACKENDS[b]}" for b in LOCAL_BACKENDS),
-    )
+    add_reranker_options(p)
     p.add_argument(
         "--blend",
         type=float,
@@ -120,12 +102,44 @@ def add_pipeline_options(p: argparse.ArgumentParser, with_rerank: bool = True) -
         "-k", type=int, default=config.DEFAULT_K, help="candidates reranked (default 100)"
     )
     p.add_argument("-n", type=int, default=config.DEFAULT_N, help="results shown (default 10)")
+
+
+def add_reranker_options(p: argparse.ArgumentParser, spec_flag: bool = True) -> None:
+    """``--reranker`` (unless the command takes the spec as an argument), ``--backend`` and
+    ``--max-length``: the one definition every command that loads a reranker uses."""
+    if spec_flag:
+        p.add_argument(
+            "--reranker",
+            default=None,
+            help=(
+                "the reranker: a cross-encoder id or folder, 'tei:http://host:port' (a "
+                "text-embeddings-inference server), 'cohere:<base url>?model=NAME' (also "
+                "voyage:, mixedbread:), or 'none' (default $RANKSHIFT_RERANKER, else "
+                f"{config.DEFAULT_RERANKER} when it can be had, else the demo reranker if "
+                "trained). API keys come from the environment: "
+                + ", ".join(f"{b}: ${v}" for b, v in KEY_ENV.items())
+            ),
+        )
+    p.add_argument(
+        "--backend",
+        choices=list(LOCAL_BACKENDS),
+        default=None,
+        help="run an id or folder on this in-process backend (default torch): "
+        + "; ".join(f"{b}: {BACKENDS[b]}" for b in LOCAL_BACKENDS),
+    )
     p.add_argument(
         "--max-length",
         type=int,
         default=config.DEFAULT_MAX_LENGTH,
-        help="cross-encoder input length in tokens (default 256)",
+        help="tokens of each (query, text) pair the reranker reads (default %(default)s)",
     )
+
+
+def reranker_spec(args: argparse.Namespace, spec: str) -> RerankerSpec:
+    """``spec`` with ``--backend`` applied; a malformed spec raises ``ValueError``."""
+    parsed = RerankerSpec.parse(spec)
+    backend = getattr(args, "backend", None)
+    return parsed.with_backend(backend) if backend else parsed
 
 
 def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
@@ -134,11 +148,9 @@ def settings_from_args(args: argparse.Namespace) -> PipelineSettings:
         "hybrid" if "hybrid" in stages else stages[0]
     )
     reranker = chosen_reranker(args) if hasattr(args, "reranker") else None
-    backend = getattr(args, "backend", None)
     if reranker not in (None, "none", ""):
         # A malformed spec is refused here, before any index is built.
-        spec = RerankerSpec.parse(reranker)
-        reranker = str(spec.with_backend(backend) if backend else spec)
+        reranker = str(reranker_spec(args, reranker))
     k = getattr(args, "k", config.DEFAULT_K)
     n = getattr(args, "n", config.DEFAULT_N)
     return PipelineSettings(

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from rankshift import config
+from rankshift.cli.options import add_reranker_options, reranker_spec
 from rankshift.rerank.spec import backends_help
 
 ENDPOINTS = "TEI: POST /rerank, GET /info, GET /health; Cohere v2: POST /v2/rerank"
@@ -32,12 +33,7 @@ def add_serve_command(subparsers: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=int, default=8080, help="port (default %(default)s; 0: any free)")
-    p.add_argument(
-        "--max-length",
-        type=int,
-        default=config.DEFAULT_MAX_LENGTH,
-        help="tokens of each (query, text) pair the model reads (default %(default)s)",
-    )
+    add_reranker_options(p, spec_flag=False)
     p.add_argument(
         "--max-batch",
         type=int,
@@ -85,7 +81,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _fail("--max-batch and --max-length must be 1 or more")
     token = os.environ.get(args.token_env) or None
     cache = PairScoreCache(config.cache_dir() / "pair_scores.sqlite")
-    reranker, error = try_load_reranker(args.reranker, args.max_length, cache)
+    try:
+        spec = reranker_spec(args, args.reranker)
+    except ValueError as e:
+        return _fail(str(e))
+    reranker, error = try_load_reranker(spec, args.max_length, cache)
     if reranker is None:
         return _fail(error or f"cannot load {args.reranker}")
     try:

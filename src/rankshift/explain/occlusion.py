@@ -23,9 +23,9 @@ from rankshift.rerank.passages import PassageReranker
 from rankshift.retrievers.base import ProgressFn
 from rankshift.types import Document
 
-FALLBACK_MS_PER_PAIR = 100.0
-"""The time estimate's pair rate when none was measured: 10 pairs/s, a MiniLM-L6
-cross-encoder at 256 tokens on a 2-core CPU (as
+FALLBACK_MS_PER_PAIR = 1000.0 / 36.5
+"""The time estimate's pair rate when none was measured: 36.5 pairs/s, a MiniLM-L6
+cross-encoder on torch fp32 at 256 tokens on a 2-core CPU (`make bench`, as
 :data:`rankshift.present.cost.PAIRS_PER_SECOND_AT_256`), scaled with ``max_length``."""
 
 

@@ -123,21 +123,30 @@ class Reranker:
             (documents with the same text share one scored pair).
         """
         texts = [d.full_text for d in documents]
-        found = self.score_texts(query, texts, progress=progress, timeout_s=timeout_s)
-        out = []
-        for d, (s, n, cached) in zip(documents, found[0], strict=True):
-            truncated = None if n is None or not self.max_length else n > self.max_length
-            out.append(
-                PairScore(
-                    doc_id=d.doc_id,
-                    score=s,
-                    probability=self.probability(s),
-                    n_tokens=n,
-                    truncated=truncated,
-                    cached=cached,
-                )
+        found, scored = self.score_texts(query, texts, progress=progress, timeout_s=timeout_s)
+        return self.pair_scores(documents, found), scored
+
+    def truncated(self, n_tokens: int | None) -> bool | None:
+        """Whether a pair of ``n_tokens`` was cut off at the window (None: cannot tell)."""
+        if n_tokens is None or not self.max_length:
+            return None
+        return n_tokens > self.max_length
+
+    def pair_scores(
+        self, documents: Sequence[Document], found: Sequence[tuple[float, int | None, bool]]
+    ) -> list[PairScore]:
+        """What :meth:`score_texts` found, as the pair scores of ``documents``."""
+        return [
+            PairScore(
+                doc_id=d.doc_id,
+                score=s,
+                probability=self.probability(s),
+                n_tokens=n,
+                truncated=self.truncated(n),
+                cached=cached,
             )
-        return out, found[1]
+            for d, (s, n, cached) in zip(documents, found, strict=True)
+        ]
 
     def score_texts(
         self,

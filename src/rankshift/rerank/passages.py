@@ -261,18 +261,8 @@ class PassageReranker(Reranker):
         found, scored = self._score_items(
             query, [(d.title, d.text) for d in documents], progress, timeout_s
         )
-        out = []
-        for d, (s, n, cached) in zip(documents, found, strict=True):
-            # Every window is read: a long document is split, never cut off.
-            truncated = None if n is None else False
-            out.append(
-                PairScore(
-                    doc_id=d.doc_id,
-                    score=s,
-                    probability=self.probability(s),
-                    n_tokens=n,
-                    truncated=truncated,
-                    cached=cached,
-                )
-            )
-        return out, scored
+        return self.pair_scores(documents, found), scored
+
+    def truncated(self, n_tokens: int | None) -> bool | None:
+        """Every window is read: a long document is split, never cut off."""
+        return None if n_tokens is None else False
