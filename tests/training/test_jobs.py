@@ -16,6 +16,7 @@ from support import tiny_train_config
 from rankshift.corpus import Collection, collection_from_documents
 from rankshift.retrievers.bm25 import BM25Retriever
 from rankshift.training.jobs import (
+    INFER_PAIRS_PER_SECOND_AT_256,
     JobRegistry,
     TrainingJob,
     estimate_training,
@@ -270,7 +271,9 @@ def test_estimate_follows_train_reranker_arithmetic(pets) -> None:
     assert est.pairs_per_step == pytest.approx(sum(j + 3 for j in judged) / 2 * 2)
     assert est.train_seconds == pytest.approx(est.steps * est.pairs_per_step / 4.0 * 128 / 256)
     # Validation: base and trained model each score every candidate (4 documents < K).
-    assert est.validation_seconds == pytest.approx(1 * 4 * 2 / 10.0 * 128 / 256)
+    assert est.validation_seconds == pytest.approx(
+        1 * 4 * 2 / INFER_PAIRS_PER_SECOND_AT_256 * 128 / 256
+    )
     assert "2 queries train and 1 are held out" in est.describe()
 
     pairs = estimate_training(

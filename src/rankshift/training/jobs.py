@@ -48,9 +48,10 @@ model on a 2-core CPU at max_length 256. Measured on the demo reranker's run (``
 demo-reranker``: 82 steps of about 37 list entries in 477 s, 6.4 pairs/s, with the cores
 shared), rounded down; about 60 % of the rate of scoring alone."""
 
-INFER_PAIRS_PER_SECOND_AT_256 = 10.0
-"""Pairs per second when only scoring (validation), as :data:`rankshift.present.PAIRS_PER_SECOND_AT_256`
-(an upper bound of the wait: validation batches short documents, and often runs faster)."""
+INFER_PAIRS_PER_SECOND_AT_256 = 36.5
+"""Pairs per second when only scoring (validation runs the trained model on torch fp32), as
+:data:`rankshift.present.cost.PAIRS_PER_SECOND_AT_256` ``["torch"]``: `make bench` with every pair
+filling 256 tokens (an upper bound of the wait: short documents go faster)."""
 
 
 class _Stopped(Exception):
