@@ -220,3 +220,15 @@ def test_eval_query_ids_may_name_unjudged_queries(beir, tmp_path, capsys):
     assert "none of the --query-ids is judged" in capsys.readouterr().err
     assert main([*argv, "--rbo-p", "1"]) == 2
     assert "--rbo-p must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_eval_takes_the_backend_like_every_command_that_reranks(tmp_path) -> None:
+    from rankshift.cli import build_parser
+    from rankshift.cli.eval import _reranker
+
+    args = build_parser().parse_args(
+        ["eval", "data/demo", "--reranker", str(tmp_path), "--backend", "bf16"]
+    )
+    assert _reranker(args) == f"bf16:{tmp_path}"
+    args = build_parser().parse_args(["eval", "data/demo", "--reranker", "tei:http://h:1"])
+    assert _reranker(args) == "tei:http://h:1"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rankshift import config
+from rankshift.cli.options import add_reranker_options, chosen_reranker, reranker_spec
 from rankshift.retrievers.hybrid import FUSIONS
 
 if TYPE_CHECKING:
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
     from rankshift.types import Qrels, Query
 
 AGGREGATES = ("mean", "majority", "min", "max")
+
+
+def _reranker(args: argparse.Namespace) -> str | None:
+    """``--reranker`` (or the preferred one) with ``--backend`` applied; None: turned off."""
+    spec = chosen_reranker(args)
+    return None if spec is None else str(reranker_spec(args, spec))
 
 
 def _add_qrels_source(p: argparse.ArgumentParser, default_split: str) -> None:
@@ -123,14 +130,7 @@ def add_eval_commands(subparsers: Any) -> None:
         help="stop on an empty document, or on judged document or query ids the collection "
         "lacks (by default empty documents are left out and unknown ids reported)",
     )
-    p.add_argument(
-        "--reranker",
-        default=None,
-        help=(
-            f"cross-encoder id or folder (default $RANKSHIFT_RERANKER, else "
-            f"{config.DEFAULT_RERANKER} when it can be had, else the demo reranker if trained)"
-        ),
-    )
+    add_reranker_options(p)
     p.add_argument(
         "--blend",
         type=float,
@@ -147,7 +147,6 @@ def add_eval_commands(subparsers: Any) -> None:
     p.add_argument(
         "-n", type=int, default=config.DEFAULT_N, help="top-N cut of the verdicts (default 10)"
     )
-    p.add_argument("--max-length", type=int, default=config.DEFAULT_MAX_LENGTH)
     p.add_argument(
         "--out", default=None, help="output folder (default ./rankshift-eval/<collection>)"
     )
@@ -347,7 +346,6 @@ def _progress() -> Any:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rankshift.cli.options import chosen_reranker
     from rankshift.evaluation import BatchRunner, build_report, parse_pipelines, tradeoff
     from rankshift.evaluation.metrics import check_qrels
     from rankshift.pipeline import PipelineSettings
@@ -370,7 +368,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         k=args.k,
         n=min(args.n, args.k),
         bi_encoder=args.bi_encoder,
-        reranker=chosen_reranker(args) if any(s.rerank for s in specs) else None,
+        reranker=_reranker(args) if any(s.rerank for s in specs) else None,
         max_length=args.max_length,
         fusion=args.fusion,
         fusion_weight=args.weight,
