@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from rankshift.explain.sentences import Sentence, split_sentences
-from rankshift.rerank.base import Reranker
+from rankshift.rerank.base import Reranker, text_window_end
 from rankshift.rerank.passages import PassageReranker
 from rankshift.retrievers.base import ProgressFn
 from rankshift.types import Document
@@ -105,12 +105,8 @@ def window_cut(reranker: Reranker, query: str, doc: Document) -> int | None:
     it, reads every window (MaxP), or cannot tell)."""
     if isinstance(reranker, PassageReranker) or reranker.spec.passages != "firstp":
         return None
-    full = doc.full_text
-    end = reranker.window_end(query, full)
-    if end is None or end >= len(full):
-        return None
-    offset = len(doc.title) + 1 if doc.title else 0
-    return max(0, end - offset)
+    end = text_window_end(reranker, query, doc)
+    return None if end is None or end >= len(doc.text) else end
 
 
 def _variants(

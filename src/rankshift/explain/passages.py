@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rankshift.rerank.base import Reranker
+from rankshift.rerank.base import Reranker, text_window_end
 from rankshift.rerank.passages import PassageReranker, Window, split_windows
-from rankshift.types import Document
+from rankshift.rerank.stage import reranked_order
+from rankshift.types import Document, ScoredDoc
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,11 @@ class PassageFinding:
 
 
 def _rank(score: float, doc_id: str, others: Mapping[str, float]) -> int:
-    """1 + the candidates scoring above ``score`` (a tie goes to the smaller doc id, as the
-    reranked order breaks ties it cannot break by the first stage)."""
-    return 1 + sum(
-        1 for d, s in others.items() if d != doc_id and (s > score or (s == score and d < doc_id))
-    )
+    """The rank of ``doc_id`` with ``score`` among the candidates, the others' scores unchanged,
+    by the one ordering rule of reranked lists (ties keep the candidates' first-stage order)."""
+    first = [ScoredDoc(d, i, 0.0) for i, d in enumerate(others, 1)]
+    order = reranked_order({**others, doc_id: score}, first)
+    return next(r.rank for r in order if r.doc_id == doc_id)
 
 
 def best_passage(
@@ -70,8 +71,9 @@ def best_passage(
     Args:
         reranker: an in-process reranker (a MaxP wrapper is unwrapped: windows are scored by
             its model); an HTTP reranker gives a finding with a ``reason`` and no scores.
-        candidate_scores: the current candidates' reranker scores (``doc_id -> score``); with
-            them the finding says the rank of ``doc`` by each score, the others unchanged.
+        candidate_scores: the current candidates' reranker scores (``doc_id -> score``), in the
+            first stage's order; with them the finding says the rank of ``doc`` by each score,
+            the others unchanged.
     """
     model = reranker.inner if isinstance(reranker, PassageReranker) else reranker
     stride = reranker.stride if isinstance(reranker, PassageReranker) else None
@@ -88,9 +90,8 @@ def best_passage(
     firstp = found[0][0]
     scores = [row[0] for row in found[1:]]
     best = max(range(len(windows)), key=lambda j: (scores[j], -j))
-    end = model.window_end(query, doc.full_text)
-    offset = len(doc.title) + 1 if doc.title else 0
-    cut = None if end is None or end >= len(doc.full_text) else max(0, end - offset)
+    end = text_window_end(model, query, doc)
+    cut = None if end is None or end >= len(doc.text) else end
     ranks: dict[str, int | None] = {"firstp": None, "maxp": None}
     if candidate_scores:
         ranks = {

@@ -16,6 +16,7 @@ from rankshift.present.text import (
     stem,
     title_of,
 )
+from rankshift.rerank.base import text_window_end
 from rankshift.types import Document, PipelineResult
 
 
@@ -131,14 +132,10 @@ def document_view(
     passages = "firstp"
     if reranker is not None:
         passages = getattr(getattr(reranker, "spec", None), "passages", "firstp")
-        full = doc.full_text
-        end = reranker.window_end(query, full)
         max_length = reranker.max_length
-        offset = len(doc.title) + 1 if doc.title else 0
-        if end is None:  # a service: its tokenizer and window are not known here
-            window_unknown = True
-        else:
-            window_end = len(doc.text) if end >= len(full) else max(0, end - offset)
+        window_end = text_window_end(reranker, query, doc)
+        # None: a service, whose tokenizer and window are not known here.
+        window_unknown = window_end is None
     ranks: dict[str, int | None] = {}
     pair = None
     if result is not None:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from typing import Any
 
 from rankshift.rerank.cache import PairScoreCache
 from rankshift.rerank.spec import RerankerSpec
@@ -30,6 +31,20 @@ def sigmoid(x: float) -> float:
 
 class RerankTimeout(RuntimeError):
     pass
+
+
+def text_window_end(reranker: Any, query: str, doc: Document) -> int | None:
+    """Where in ``doc.text`` ``reranker`` stops reading: ``len(doc.text)`` when it reads all of
+    it, None when it cannot tell. The model reads ``title + "\n" + text``, so its
+    :meth:`Reranker.window_end` is measured on that and mapped back onto the text."""
+    full = doc.full_text
+    end = reranker.window_end(query, full)
+    if end is None:
+        return None
+    if end >= len(full):
+        return len(doc.text)
+    offset = len(doc.title) + 1 if doc.title else 0
+    return max(0, end - offset)
 
 
 class Reranker:
