@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev,backends]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,backends,ray]'
 	# The tests' independent RBO oracle; its metadata pins numpy<2 although its code runs on
 	# numpy 2, so it is installed without letting it downgrade numpy.
 	$(PY) -m pip install -q --no-deps rbo==0.1.3

@@ -19,6 +19,7 @@ _HINTS = {
     "onnx": "pip install 'rankshift[backends]'",
     "openvino": "pip install 'rankshift[backends]'",
     "nncf": "pip install 'rankshift[backends]'",
+    "ray": "pip install 'rankshift[ray]'",
 }
 
 

@@ -136,6 +136,7 @@ class Pipeline:
         retrievers: dict[str, Retriever],
         reranker: Reranker | None = None,
         reranker_error: str | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         missing = [s for s in settings.needed_stages if s not in retrievers]
         if missing:
@@ -145,6 +146,8 @@ class Pipeline:
         self.retrievers = retrievers
         self.reranker = reranker
         self.reranker_error = reranker_error
+        self.cache_dir = cache_dir
+        """Where indexes and pair scores are cached (None: not known, e.g. built by the app)."""
         if settings.reranker is None:
             self.reranker_error = "Reranking is turned off."
 
@@ -192,7 +195,7 @@ class Pipeline:
                 settings.max_length,
                 cache=PairScoreCache(cdir / "pair_scores.sqlite"),
             )
-        return cls(collection, settings, retrievers, reranker, error)
+        return cls(collection, settings, retrievers, reranker, error, cdir)
 
     def query_problem(self, text: str) -> str | None:
         """A friendly reason why ``text`` cannot be searched, or None if it can."""

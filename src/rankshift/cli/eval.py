@@ -174,6 +174,24 @@ def add_eval_commands(subparsers: Any) -> None:
     )
     p.add_argument("--fresh", action="store_true", help="ignore checkpoints; run every query again")
     p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="rerank in Ray actors: on the cluster at ADDRESS (HOST:PORT, auto, ray://...) or, "
+        "without one, on a local Ray instance (127.0.0.1 only); first stages, checkpoints, runs "
+        "and the report stay here and are the same as without --ray (needs rankshift[ray])",
+    )
+    p.add_argument(
+        "--ray-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="reranking actors with --ray (default: one per GPU of the cluster, else one per "
+        "machine using all its CPUs, which keeps scores identical to a run without --ray)",
+    )
+    p.add_argument(
         "--tradeoff",
         nargs="?",
         const="bm25",
@@ -345,6 +363,23 @@ def _progress() -> Any:
     return tqdm_progress()
 
 
+def _ray_executor(args: argparse.Namespace) -> Any:
+    """The ``--ray`` executor, or None to run in process."""
+    if args.ray is None:
+        if args.ray_workers is not None:
+            raise ValueError("--ray-workers needs --ray")
+        return None
+    if args.ray_workers is not None and args.ray_workers < 1:
+        raise ValueError("--ray-workers must be at least 1")
+    from rankshift.evaluation.distributed import RayExecutor
+
+    return RayExecutor(
+        address=args.ray or None,
+        workers=args.ray_workers,
+        log=lambda line: print(f"rankshift: {line}", file=sys.stderr),
+    )
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from rankshift.evaluation import BatchRunner, build_report, parse_pipelines, tradeoff
     from rankshift.evaluation.metrics import check_qrels
@@ -353,6 +388,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     specs = parse_pipelines(args.pipelines)  # fail on a typo before loading anything
     measures = _measures(args.measures)
+    executor = _ray_executor(args)
     coll = _collection(args)
     qrels, source, _ = _qrels(args, coll, "test")
     problems = check_qrels(qrels, coll, source)
@@ -397,7 +433,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     # An UnknownDocumentError (indexes or runs from another corpus) reaches main(), which
     # reports it in one line like every other command.
-    result = runner.run(queries, out_dir=out, progress=_progress(), resume=not args.fresh)
+    result = runner.run(
+        queries, out_dir=out, progress=_progress(), resume=not args.fresh, executor=executor
+    )
+    if executor is not None and executor.lost_workers:
+        lost, resent = executor.lost_workers, executor.resent_queries
+        print(
+            f"rankshift: ray: {lost} worker{' was' if lost == 1 else 's were'} lost and "
+            f"replaced; {resent} quer{'y was' if resent == 1 else 'ies were'} sent again",
+            file=sys.stderr,
+        )
     if result.resumed_queries:
         print(
             f"rankshift: resumed {result.resumed_queries} finished queries from {out / 'checkpoints'}",

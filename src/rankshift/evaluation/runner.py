@@ -11,7 +11,7 @@ single-query pipeline uses; cross-encoder pair scores come from the
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from rankshift.rerank import Reranker, rerank
 from rankshift.rerank.spec import display_name
 from rankshift.retrievers.base import ProgressFn, Retriever
 from rankshift.retrievers.hybrid import HybridRetriever
-from rankshift.types import Query, Run, ScoredDoc
+from rankshift.types import Document, Query, RerankStatus, Run, ScoredDoc, StageResult
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,8 @@ class BatchRunner:
             if spec not in ordered:
                 ordered.append(spec)
         self.specs = ordered
-        self._maxp: Any = None
-        """The loaded reranker wrapped for ``>ce(maxp)`` (a PassageReranker), made once."""
         self.pipeline = pipeline
+        self._variants = RerankerVariants(pipeline.reranker, pipeline.reranker_error)
         self.collection: Collection = pipeline.collection
         self.settings: PipelineSettings = pipeline.settings
         s = self.settings
@@ -177,26 +176,8 @@ class BatchRunner:
         return self.pipeline.reranker
 
     def reranker_for(self, spec: PipelineSpec) -> tuple[Reranker | None, str | None]:
-        """The reranker a spec runs with, or None and why: ``>ce(maxp)`` wraps the loaded
-        reranker to score documents by their best window, ``>ce(firstp)`` unwraps one loaded
-        with ``passages=maxp``; otherwise the loaded reranker as it is."""
-        from rankshift.rerank.passages import PassageReranker
-
-        base = self.pipeline.reranker
-        if base is None:
-            return None, self.pipeline.reranker_error or "the reranker is not loaded"
-        if spec.passages is None:
-            return base, None
-        if spec.passages == "firstp":
-            return (base.inner if isinstance(base, PassageReranker) else base), None
-        if isinstance(base, PassageReranker):
-            return base, None
-        if self._maxp is None or self._maxp.inner is not base:
-            try:
-                self._maxp = PassageReranker(base)
-            except ValueError as e:
-                return None, str(e)
-        return self._maxp, None
+        """The reranker a spec runs with, or None and why (see :class:`RerankerVariants`)."""
+        return self._variants.get(spec.passages)
 
     def run_name(self, spec: PipelineSpec) -> str:
         """The run name of a spec: the retriever's name, plus ``>ce(model,len=,k=)``."""
@@ -255,6 +236,7 @@ class BatchRunner:
         progress: ProgressFn | None = None,
         show_progress: bool = False,
         resume: bool = True,
+        executor: QueryExecutor | None = None,
     ) -> BatchResult:
         """Run every query through every pipeline.
 
@@ -268,6 +250,10 @@ class BatchRunner:
             show_progress: also draw a tqdm bar on stderr.
             resume: reuse finished queries from the checkpoints in ``out_dir``. A query whose
                 rerank failed is never finished: it is run again (see :attr:`BatchResult.unfinished`).
+            executor: runs the queries and yields each one's records as it finishes (any
+                order); ``None`` runs them here, one after another. A
+                :class:`~rankshift.evaluation.distributed.RayExecutor` reranks them on a Ray
+                cluster. Checkpoints, runs and progress are the same either way.
 
         Returns:
             A :class:`BatchResult`. TREC run files are written when every query is done.
@@ -306,10 +292,13 @@ class BatchRunner:
         if progress:
             progress("Queries", done, total)
         start = time.perf_counter()
+        jobs = [
+            (q, [s for s in active if q.query_id not in checkpoints[str(s)].records]) for q in todo
+        ]
+        execute = executor or in_process
         try:
-            for query in todo:
-                missing = [s for s in active if query.query_id not in checkpoints[str(s)].records]
-                for spec, record in self._run_query(query, missing).items():
+            for _query, records in execute(self, jobs):
+                for spec, record in records.items():
                     checkpoints[str(spec)].append(record)
                 done += 1
                 if bar is not None:
@@ -361,6 +350,21 @@ class BatchRunner:
             unfinished={k: v for k, v in unfinished.items() if v},
         )
 
+    def first_stages(self, query: Query, specs: Sequence[PipelineSpec]) -> dict[str, StageResult]:
+        """The first stages ``specs`` need for one query, by stage key."""
+        stages = {sp.stage_key: self.stages[sp.stage_key] for sp in specs}
+        return retrieve_first_stages(query.text, stages, self.settings.k)
+
+    def rerank_options(self, spec: PipelineSpec) -> dict[str, Any]:
+        """The keyword arguments of :func:`rerank_record` for ``spec`` (all plain values)."""
+        s = self.settings
+        return {
+            "k": s.k,
+            "blend": self.blend(spec),
+            "timeout_s": s.rerank_timeout_s,
+            "model_id": s.reranker or "none",
+        }
+
     def _run_query(
         self, query: Query, specs: Sequence[PipelineSpec]
     ) -> dict[PipelineSpec, dict[str, Any]]:
@@ -370,42 +374,125 @@ class BatchRunner:
             rankshift.rerank.UnknownDocumentError: a candidate is not in the collection (the
                 indexes and the collection disagree); not a reranker failure, so not hidden.
         """
-        s = self.settings
-        firsts = retrieve_first_stages(
-            query.text, {sp.stage_key: self.stages[sp.stage_key] for sp in specs}, s.k
-        )
+        firsts = self.first_stages(query, specs)
         records: dict[PipelineSpec, dict[str, Any]] = {}
         for spec in specs:
             stage = firsts[spec.stage_key]
             if not spec.rerank:
-                records[spec] = {
-                    "query_id": query.query_id,
-                    "ranking": [[r.doc_id, r.score] for r in stage.ranking],
-                    "ms": stage.ms,
-                    "rerank": None,
-                }
+                records[spec] = first_stage_record(query, stage)
                 continue
-            reranked, info = rerank(
-                self.reranker_for(spec)[0],
-                query.text,
+            reranker, error = self.reranker_for(spec)
+            records[spec] = rerank_record(
+                reranker,
+                query,
                 stage,
                 self.collection.documents,
-                s.k,
-                unavailable_message=self.pipeline.reranker_error,
-                model_id=s.reranker or "none",
-                timeout_s=s.rerank_timeout_s,
-                blend=self.blend(spec),
+                unavailable_message=error,
+                **self.rerank_options(spec),
             )
-            records[spec] = {
-                "query_id": query.query_id,
-                "ranking": [[r.doc_id, r.score] for r in reranked.ranking],
-                "ms": stage.ms + info.ms,
-                "rerank": {
-                    "status": info.status,
-                    "message": info.message,
-                    "ms": info.ms,
-                    "scored_pairs": info.scored_pairs,
-                    "cached_pairs": info.cached_pairs,
-                },
-            }
         return records
+
+
+QueryJobs = Sequence[tuple[Query, Sequence[PipelineSpec]]]
+"""Queries to run, each with the specs whose records it still lacks."""
+
+QueryExecutor = Callable[
+    [BatchRunner, QueryJobs], Iterator[tuple[Query, dict[PipelineSpec, dict[str, Any]]]]
+]
+"""Runs ``jobs`` for a runner, yielding each query's records (by spec) as it finishes."""
+
+
+def in_process(
+    runner: BatchRunner, jobs: QueryJobs
+) -> Iterator[tuple[Query, dict[PipelineSpec, dict[str, Any]]]]:
+    """The default executor: each query here, one after another, in order."""
+    for query, specs in jobs:
+        yield query, runner._run_query(query, specs)
+
+
+class RerankerVariants:
+    """A loaded reranker and the variants pipeline specs ask of it, each made once.
+
+    ``>ce(maxp)`` wraps the reranker to score documents by their best window (a
+    :class:`~rankshift.rerank.passages.PassageReranker`); ``>ce(firstp)`` unwraps one loaded
+    with ``passages=maxp``; otherwise the reranker as it is.
+    """
+
+    def __init__(self, base: Reranker | None, error: str | None = None) -> None:
+        self.base = base
+        self.error = error
+        self._maxp: Any = None
+
+    def get(self, passages: str | None) -> tuple[Reranker | None, str | None]:
+        """The reranker for a spec's ``passages`` setting, or None and why."""
+        from rankshift.rerank.passages import PassageReranker
+
+        base = self.base
+        if base is None:
+            return None, self.error or "the reranker is not loaded"
+        if passages is None:
+            return base, None
+        if passages == "firstp":
+            return (base.inner if isinstance(base, PassageReranker) else base), None
+        if isinstance(base, PassageReranker):
+            return base, None
+        if self._maxp is None:
+            try:
+                self._maxp = PassageReranker(base)
+            except ValueError as e:
+                return None, str(e)
+        return self._maxp, None
+
+
+def first_stage_record(query: Query, stage: StageResult) -> dict[str, Any]:
+    """The checkpoint record of a first-stage run for one query."""
+    return {
+        "query_id": query.query_id,
+        "ranking": [[r.doc_id, r.score] for r in stage.ranking],
+        "ms": stage.ms,
+        "rerank": None,
+    }
+
+
+def rerank_record(
+    reranker: Reranker | None,
+    query: Query,
+    stage: StageResult,
+    documents: Mapping[str, Document],
+    *,
+    k: int,
+    blend: float,
+    timeout_s: float | None,
+    model_id: str,
+    unavailable_message: str | None = None,
+    missing_status: RerankStatus = "unavailable",
+) -> dict[str, Any]:
+    """The checkpoint record of a reranked run for one query: ``stage``'s top ``k`` reranked.
+
+    Where the reranker is missing or fails, the record keeps the first stage's order and says
+    why (see :func:`rankshift.rerank.rerank`); such a record is not :func:`finished`.
+    """
+    reranked, info = rerank(
+        reranker,
+        query.text,
+        stage,
+        documents,
+        k,
+        unavailable_message=unavailable_message,
+        missing_status=missing_status,
+        model_id=model_id,
+        timeout_s=timeout_s,
+        blend=blend,
+    )
+    return {
+        "query_id": query.query_id,
+        "ranking": [[r.doc_id, r.score] for r in reranked.ranking],
+        "ms": stage.ms + info.ms,
+        "rerank": {
+            "status": info.status,
+            "message": info.message,
+            "ms": info.ms,
+            "scored_pairs": info.scored_pairs,
+            "cached_pairs": info.cached_pairs,
+        },
+    }

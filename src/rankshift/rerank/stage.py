@@ -35,7 +35,7 @@ def rerank(
     reranker: Reranker | None,
     query: str,
     candidates: StageResult,
-    documents: dict[str, Document],
+    documents: Mapping[str, Document],
     k: int,
     unavailable_message: str | None = None,
     missing_status: RerankStatus = "unavailable",
