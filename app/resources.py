@@ -35,7 +35,8 @@ from rankshift.present.collection import (
     progress_text,
     stage_line,
 )
-from rankshift.present.cost import estimated_ms_per_pair
+from rankshift.present.cost import estimated_ms_per_pair, measured_rate, record_rate
+from rankshift.present.first_minute import predicted_problem
 from rankshift.rerank.loading import RerankerUnavailable, load_key
 from rankshift.rerank.spec import display_name
 from rankshift.training.jobs import JobRegistry
@@ -46,6 +47,9 @@ UPLOAD_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".tsv")
 # Resources built (or tried) in this server process. Only decides whether to open a status
 # box; the objects themselves live in Streamlit's caches.
 _SEEN: set[str] = set()
+# The last load of each reranker spec in this server process: None when it loaded, else the
+# handled error. Read by the sidebar (which draws before any page loads a model).
+_LOADS: dict[str, str | None] = {}
 
 
 def _progress_bar(label: str) -> tuple[Any, Callable[[str, int, int], None]]:
@@ -179,6 +183,19 @@ def _reranker(model_id: str, max_length: int) -> Any:
     return _cached_reranker(model_id, max_length, load_key(model_id))
 
 
+def reranker_status(spec: str | None) -> tuple[str, str | None]:
+    """What is known of a reranker spec without loading it: ``("loaded", None)`` when it loaded
+    last time in this process, ``("unavailable", why)`` when that load failed or it cannot load
+    (:func:`~rankshift.present.first_minute.predicted_problem`), else ``("unknown", None)``."""
+    if not spec:
+        return "unknown", None
+    if spec in _LOADS:
+        error = _LOADS[spec]
+        return ("loaded", None) if error is None else ("unavailable", error)
+    problem = predicted_problem(spec)
+    return ("unavailable", problem) if problem else ("unknown", None)
+
+
 def _keys(collection: Collection, s: PipelineSettings) -> dict[str, str]:
     need = s.needed_stages
     fp = collection.fingerprint
@@ -304,6 +321,7 @@ def prepare_pipeline(
                     else f"Cannot load reranker '{settings.reranker}' "
                     f"({type(e).__name__}: {str(e)[:200]})."
                 )
+            _LOADS[settings.reranker] = reranker_error
             _SEEN.add(keys["reranker"])
     if pending:
         placeholder.empty()
@@ -365,7 +383,12 @@ def _run(
 ) -> PipelineResult:
     _computed.append(True)
     k = settings.k if settings.reranker else 0
-    ms_per_pair = estimated_ms_per_pair(settings.reranker, settings.max_length)
+    measured = measured_rate(settings.reranker, settings.max_length)
+    ms_per_pair = (
+        measured.ms_per_pair
+        if measured is not None
+        else estimated_ms_per_pair(settings.reranker, settings.max_length)
+    )
     bar = st.progress(0.0, text="Retrieving…")
     update = _pair_progress(bar, "the cross-encoder", ms_per_pair)
 
@@ -396,7 +419,7 @@ def run_query(pipeline: Pipeline, query: Query) -> tuple[PipelineResult, bool]:
         else f"none:{pipeline.reranker_error}"
     )
     try:
-        return _run(
+        result = _run(
             pipeline.collection.fingerprint,
             pipeline.settings,
             query.query_id,
@@ -405,9 +428,15 @@ def run_query(pipeline: Pipeline, query: Query) -> tuple[PipelineResult, bool]:
             _pipeline=pipeline,
             _query=query,
             _computed=computed,
-        ), not computed
+        )
     except _DoNotCache as e:
         return e.result, False
+    info = result.rerank
+    if computed and pipeline.settings.reranker and info is not None and info.reranked:
+        # The pair rate of this machine, for the sidebar's cost hint and the next ETA.
+        settings = pipeline.settings
+        record_rate(settings.reranker, settings.max_length, info.scored_pairs, info.ms)
+    return result, not computed
 
 
 # --------------------------------------------------------------------------------------
@@ -421,13 +450,17 @@ def load_reranker(model_id: str, max_length: int) -> tuple[Any, str | None]:
         The reranker, or None and a message naming the model and how to provide it.
     """
     try:
-        return _reranker(model_id, max_length), None
+        reranker = _reranker(model_id, max_length)
     except Exception as e:  # a reranker that cannot load is a message, never a crash
-        return None, (
+        error = (
             str(e)
             if isinstance(e, ModelUnavailable | RerankerUnavailable | ImportError | ValueError)
             else f"Cannot load reranker '{model_id}' ({type(e).__name__}: {str(e)[:200]})."
         )
+        _LOADS[model_id] = error
+        return None, error
+    _LOADS[model_id] = None
+    return reranker, None
 
 
 class _SecondNotCached(Exception):

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,9 @@ from rankshift.present import (
     reranker_options,
     stage_label,
 )
+from rankshift.present import first_minute as newcomer
 from rankshift.present.collection import collection_warnings
+from rankshift.present.cost import measured_rate
 from rankshift.rerank.spec import BACKENDS, LOCAL_BACKENDS, RerankerSpec
 from rankshift.retrievers.hybrid import FUSIONS
 from rankshift.training.train import recommended_blend, trained_models
@@ -68,6 +71,18 @@ CONTEXT_KEY = "sidebar_context"
 RERANKER_CHOICE_KEY = "sidebar_reranker_choice"
 RERANKER_OTHER_KEY = "sidebar_reranker"
 """The free text box for any id or folder (shown for "other id or folder…")."""
+RERANK_ON_KEY = "sidebar_rerank_on"
+"""The rerank toggle. While the chosen cross-encoder cannot load, a switched-off, disabled
+toggle saying why stands in for it (``sidebar_rerank_unavailable``)."""
+HINT_KEY = "sidebar_reranker_hint"
+"""``"model"`` or ``"service"``: the notice's buttons opened the other-id box with this hint."""
+SHOWN_KEY = "_sidebar_reranker_shown"
+"""(spec, status) of the reranker as the sidebar drew it in this rerun."""
+COST_SLOT_KEY = "_sidebar_cost_slot"
+"""The sidebar's place for the cost hint, filled by the page once the model has loaded."""
+RERUN_KEY = "_sidebar_rerun_for"
+WISH_KEY = "_sidebar_rerank_wish"
+TRAIN_PAGE = "app_pages/train.py"
 
 
 @dataclass(frozen=True)
@@ -147,13 +162,17 @@ def reranker_picker(
     exclude: tuple[str, ...] = (),
     disabled: bool = False,
     help: str | None = None,
+    unavailable: Callable[[str], bool] | None = None,
+    hint: str | None = None,
 ) -> str:
     """A reranker box: the default, the trained models under ``<cache>/models``, or any id.
 
     Choosing "other id or folder…" reveals a text box (``other_key``). A choice set from a
     callback elsewhere (the Train page's "Use this reranker") that the list does not hold goes
     to that text box. Session state is seeded before the widgets are drawn, so no widget is
-    given both a default and a session value.
+    given both a default and a session value. ``unavailable(option)`` marks a choice that
+    cannot load ("…, not available"); ``hint`` (``"model"`` or ``"service"``) puts a line on
+    what to type under the text box.
 
     Returns:
         The chosen model id or folder ("" when the text box is empty).
@@ -168,10 +187,17 @@ def reranker_picker(
             state[key] = OTHER_RERANKER
         else:
             state[key] = options[0]
+
+    def option_label(option: str) -> str:
+        text = reranker_option_label(option, default, trained)
+        if unavailable is not None and option != OTHER_RERANKER and unavailable(option):
+            return newcomer.unavailable_label(text)
+        return text
+
     choice = st.selectbox(
         label,
         options=options,
-        format_func=lambda o: reranker_option_label(o, default, trained),
+        format_func=option_label,
         key=key,
         disabled=disabled,
         help=help,
@@ -184,13 +210,16 @@ def reranker_picker(
         "Model id, folder or reranker service",
         key=other_key,
         disabled=disabled,
-        placeholder="e.g. cross-encoder/ms-marco-MiniLM-L-6-v2, /path/to/model, "
-        "tei:http://127.0.0.1:8080",
+        placeholder=newcomer.service_placeholder()
+        if hint == "service"
+        else "e.g. cross-encoder/ms-marco-MiniLM-L-6-v2, /path/to/model, tei:http://127.0.0.1:8080",
         help="Any sentence-transformers CrossEncoder id or local model folder; or a reranker "
         "run as a service: `tei:http://host:port` (text-embeddings-inference, or `rankshift "
         "serve`), `cohere:<base url>?model=NAME` (also `voyage:`, `mixedbread:`; the API key "
         "comes from $COHERE_API_KEY, $VOYAGE_API_KEY, $MXBAI_API_KEY).",
     )
+    if hint in ("model", "service"):
+        st.caption(newcomer.service_hint() if hint == "service" else newcomer.model_hint())
     return typed.strip()
 
 
@@ -215,6 +244,37 @@ def _with_backend(reranker: str, disabled: bool) -> str:
         + ". Exported backends convert the model once (cached by its revision).",
     )
     return str(spec.with_backend(backend))
+
+
+def _as_run(option: str) -> str:
+    """A picker option as the sidebar would run it: on the backend box's backend."""
+    try:
+        spec = RerankerSpec.parse(option)
+    except ValueError:
+        return option
+    if spec.remote or spec.backend != "torch":
+        return option
+    backend = st.session_state.get("sidebar_backend") or app_backend()
+    return str(spec.with_backend(backend)) if backend in LOCAL_BACKENDS else option
+
+
+def show_cost(spec: str) -> None:
+    """The cost hint of K for a reranker that loads, in the sidebar's place for it: the pair
+    rate measured on this machine once a rerank has run, else `make bench`'s estimate (the
+    words say which)."""
+    if not spec or COST_SLOT_KEY not in st.session_state:
+        return
+    slot, k, max_length = st.session_state[COST_SLOT_KEY]
+    rate = measured_rate(spec, max_length)
+    slot.caption(
+        rerank_cost(
+            k,
+            max_length,
+            rate.ms_per_pair if rate else None,
+            spec,
+            measured_pairs=rate.pairs if rate else None,
+        )
+    )
 
 
 def render() -> AppContext:
@@ -329,12 +389,19 @@ def render() -> AppContext:
         )
         env_reranker = os.environ.get("RANKSHIFT_RERANKER", "").strip()
         env_off = env_reranker.lower() in ("none", "off")
-        rerank_on = st.toggle(
-            "Rerank with a cross-encoder", value=not env_off, key="sidebar_rerank_on"
-        )
+        # The toggle is drawn once the chosen model is known (below): it must not read "on"
+        # for a model that cannot load. The user's wish is kept meanwhile (WISH_KEY), and the
+        # toggle is seeded from it rather than given a default.
+        if RERANK_ON_KEY not in st.session_state:
+            st.session_state[RERANK_ON_KEY] = st.session_state.get(WISH_KEY, not env_off)
+        rerank_on = bool(st.session_state[RERANK_ON_KEY])
+        toggle_slot = st.empty()
         default_reranker, reason = (
             preferred_reranker() if not env_off else (DEFAULT_RERANKER, "the default reranker")
         )
+        state = st.session_state
+        if state.get(RERANKER_CHOICE_KEY) != OTHER_RERANKER:
+            state.pop(HINT_KEY, None)
         reranker = reranker_picker(
             "Cross-encoder",
             RERANKER_CHOICE_KEY,
@@ -343,16 +410,37 @@ def render() -> AppContext:
             disabled=not rerank_on,
             help="The preferred reranker, a model trained on the Train page (listed as "
             "“trained: …”), or any CrossEncoder id or model folder.",
+            unavailable=lambda option: (
+                resources.reranker_status(_as_run(option))[0] == "unavailable"
+            ),
+            hint=state.get(HINT_KEY),
         )
         if rerank_on and reranker == default_reranker:
             st.caption(f"Default: {escape_markdown(reason)}")
         reranker = _with_backend(reranker.strip(), disabled=not rerank_on)
+        status, problem = resources.reranker_status(reranker.strip() or DEFAULT_RERANKER)
+        unavailable = rerank_on and status == "unavailable"
+        if unavailable and reranker.strip() not in ("", _as_run(default_reranker)):
+            # (The default's caption above already says why it is not available.)
+            st.caption(f"Not available: {escape_markdown(newcomer.first_sentence(problem or ''))}")
+        with toggle_slot:
+            if unavailable:
+                st.toggle(
+                    "Rerank with a cross-encoder",
+                    value=False,
+                    disabled=True,
+                    key="sidebar_rerank_unavailable",
+                    help=newcomer.toggle_help(problem or ""),
+                )
+            else:
+                rerank_on = st.toggle("Rerank with a cross-encoder", key=RERANK_ON_KEY)
+        state[WISH_KEY] = rerank_on
         max_length = st.select_slider(
             "Cross-encoder max_length (tokens)",
             options=MAX_LENGTHS,
             value=256,
             key="sidebar_max_length",
-            disabled=not rerank_on,
+            disabled=not rerank_on or unavailable,
             help="Text beyond this many tokens (query + document) is not seen by the reranker. "
             "Cost grows with it.",
         )
@@ -363,19 +451,23 @@ def render() -> AppContext:
             value=0.0,
             step=0.1,
             key="sidebar_blend",
-            disabled=not rerank_on,
+            disabled=not rerank_on or unavailable,
             help="0 audits the reranker alone. Above 0, the reranked order is by "
             "(1 - blend) × z(reranker score) + blend × z(first-stage score) over the K "
             "candidates: the first stage's knowledge kept in the final ranking.",
         )
-        if rerank_on:
+        if rerank_on and not unavailable:
             suggested = recommended_blend(reranker.strip()) if reranker.strip() else None
             if suggested:
                 st.caption(
                     f"This model's training found blend {suggested:g} best on its validation queries."
                 )
-            measured = st.session_state.get("inspect_ms_per_pair")
-            st.caption(rerank_cost(k, max_length, measured if measured else None, reranker))
+        cost_slot = st.empty()
+        spec = (reranker.strip() or DEFAULT_RERANKER) if rerank_on else None
+        state[SHOWN_KEY] = (spec, status)
+        state[COST_SLOT_KEY] = (cost_slot, k, max_length)
+        if spec is not None and status == "loaded":
+            show_cost(spec)
 
     settings = PipelineSettings(
         first_stages=tuple(stages),
@@ -393,3 +485,106 @@ def render() -> AppContext:
     ctx = AppContext(collection, error, settings, grade_split)
     st.session_state[CONTEXT_KEY] = ctx
     return ctx
+
+
+# --------------------------------------------------------------------------------------
+# The no-reranker notice (Inspect and Evaluate) and its ways out
+
+
+def open_other_box(hint: str) -> None:
+    """Callback: open the sidebar's "other id or folder" box, empty, with a hint on what to type
+    (``"model"`` or ``"service"``)."""
+    state = st.session_state
+    state[RERANKER_CHOICE_KEY] = OTHER_RERANKER
+    state[RERANKER_OTHER_KEY] = ""
+    state[HINT_KEY] = hint
+    state[RERANK_ON_KEY] = True
+    what = "a reranker service" if hint == "service" else "a model id or folder"
+    st.toast(
+        f"Type {what} in the sidebar's box under **Models › Cross-encoder**.",
+        icon=":material/arrow_back:",
+    )
+
+
+def fill_demo_recipe(collection: Collection) -> None:
+    """Put `make demo-reranker`'s recipe into the Train page's boxes (it reads them when drawn):
+    qrels split train, validation on hybrid(zscore,w=0.5), and, for the demo collection, the
+    folder the app looks in for the demo reranker."""
+    state = st.session_state
+    splits = newcomer.recipe_splits(collection.qrels)
+    state["train_splits"] = splits
+    if newcomer.EVALUATION_SPLIT in collection.qrels:
+        state["train_exclude_test"] = newcomer.EVALUATION_SPLIT not in splits
+    state["train_validation_stage"] = newcomer.DEMO_RECIPE["validation_stage"]
+    if newcomer.is_demo(collection):
+        state["train_name"] = newcomer.DEMO_RECIPE["name"]
+    state["train_recipe"] = "demo"
+
+
+def _notice(error: str, collection: Collection, where: str, reranked_pipelines: bool) -> None:
+    with st.container(border=True, key=f"{where}_no_reranker"):
+        st.warning(newcomer.notice_markdown(error, reranked_pipelines), icon=":material/report:")
+        b1, b2, b3 = st.columns(3, gap="small")
+        train = b1.button(
+            "Train a reranker",
+            key=f"{where}_notice_train",
+            type="primary",
+            icon=":material/model_training:",
+            width="stretch",
+            help="The Train page with `make demo-reranker`'s recipe filled in: the qrels' "
+            "train split, validated on hybrid(zscore,w=0.5).",
+        )
+        b2.button(
+            "Use another model id or folder…",
+            key=f"{where}_notice_other",
+            icon=":material/folder_open:",
+            width="stretch",
+            on_click=open_other_box,
+            args=("model",),
+            help="Opens the sidebar's “other id or folder” box.",
+        )
+        b3.button(
+            "Use a reranker service",
+            key=f"{where}_notice_service",
+            icon=":material/cloud:",
+            width="stretch",
+            on_click=open_other_box,
+            args=("service",),
+            help="Opens the same box for a service: tei:URL (text-embeddings-inference or "
+            "`rankshift serve`), cohere:URL?model=NAME, voyage:, mixedbread:.",
+        )
+        with st.expander("The loader's full message"):
+            st.text(error)
+    if train:  # switching pages is allowed in the script body, not in a callback
+        fill_demo_recipe(collection)
+        st.switch_page(TRAIN_PAGE)
+
+
+def reranker_notice(
+    collection: Collection, where: str, *, reranked_pipelines: bool = False
+) -> bool:
+    """Call after the page prepared its pipeline, when the last load of the sidebar's reranker
+    is known. Brings the sidebar in line with that load (the cost hint once it loaded; the toggle
+    and selector drawn again when it failed where nothing predicted it, e.g. a service that is
+    down), and when the reranker cannot load, draws the main-area notice with the ways out.
+
+    Returns:
+        Whether the notice was drawn.
+    """
+    state = st.session_state
+    spec, drawn = state.get(SHOWN_KEY) or (None, "unknown")
+    if spec is None:
+        return False
+    status, problem = resources.reranker_status(spec)
+    if (drawn == "unavailable") != (status == "unavailable") and state.get(RERUN_KEY) != (
+        spec,
+        status,
+    ):
+        state[RERUN_KEY] = (spec, status)
+        st.rerun()
+    if status == "loaded" and drawn != "loaded" and COST_SLOT_KEY in state:
+        show_cost(spec)
+    if status != "unavailable":
+        return False
+    _notice(problem or "", collection, where, reranked_pipelines)
+    return True

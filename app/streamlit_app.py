@@ -28,15 +28,33 @@ st.set_page_config(
     },
 )
 
+# Every page has its own URL path, Inspect included: Streamlit serves the default page at `/`
+# only, so a default page with url_path="inspect" answered `/inspect` with "Page not found".
+# `/` is a hidden default page that forwards to /inspect with the link's query parameters.
+INSPECT = st.Page(
+    str(APP_DIR / "app_pages" / "inspect.py"),
+    title="Inspect",
+    icon=":material/compare_arrows:",
+    url_path="inspect",
+)
+
+
+def _home() -> None:
+    """`/`: open the Inspect page (the entry point forwards before anything is drawn)."""
+    _forward_to_inspect()
+
+
+def _forward_to_inspect() -> None:
+    params = [(key, st.query_params.get_all(key)) for key in st.query_params]
+    st.switch_page(INSPECT, query_params=params)
+
+
+HOME = st.Page(_home, title="Inspect", url_path="home", default=True, visibility="hidden")
+
 PAGES = {
     "Audit": [
-        st.Page(
-            str(APP_DIR / "app_pages" / "inspect.py"),
-            title="Inspect",
-            icon=":material/compare_arrows:",
-            url_path="inspect",
-            default=True,
-        ),
+        HOME,
+        INSPECT,
         st.Page(
             str(APP_DIR / "app_pages" / "judge.py"),
             title="Judge",
@@ -73,5 +91,7 @@ PAGES = {
 }
 
 page = st.navigation(PAGES, position="sidebar")
+if page is HOME:
+    _forward_to_inspect()
 sidebar.render()
 page.run()

@@ -248,11 +248,11 @@ pipeline, settings, problems = resources.prepare_pipeline(
 for problem in problems:
     st.warning(escape_markdown(problem), icon=":material/warning:")
 reranked_specs = [s for s in specs if notes.is_reranked(s)]
-if reranked_specs and pipeline.reranker is None:
+notice = sidebar.reranker_notice(collection, "evaluate", reranked_pipelines=bool(reranked_specs))
+if reranked_specs and pipeline.reranker is None and not notice:
     st.warning(
         "**Reranked pipelines need a loadable reranker**, so only the first stages will be "
-        f"evaluated. {escape_markdown(pipeline.reranker_error or '')} Put a model id or a local "
-        "model folder in the sidebar's *Cross-encoder* box (and turn reranking on).",
+        "evaluated: turn reranking on in the sidebar.",
         icon=":material/report:",
     )
 request: dict[str, Any] = {

@@ -13,6 +13,7 @@ from rankshift import present as views
 from rankshift.judgments import queue as judging
 from rankshift.pipeline import SECOND_KEY
 from rankshift.present import escape_markdown, plots, stage_label
+from rankshift.present import first_minute as newcomer
 
 TRAIN_PAGE = "app_pages/train.py"
 
@@ -28,6 +29,27 @@ if ctx.collection is None:
     )
     st.stop()
 collection = ctx.collection
+
+# A link opens a query: `?query=<query id>` (a collection query; the Judge page reads the same
+# parameter) or `?text=<typed query>`. The URL follows the query box (below), so a reload or a
+# copied link shows the same query. `inspect_url` holds the link last applied or written: a URL
+# that differs from it came from outside (a new session, a pasted link) and sets the query box.
+QUERY_PARAM, TEXT_PARAM = "query", "text"
+_linked = (st.query_params.get(QUERY_PARAM), st.query_params.get(TEXT_PARAM))
+if any(_linked) and _linked != st.session_state.get("inspect_url"):
+    st.session_state["inspect_url"] = _linked
+    if _linked[0] in collection.queries:
+        st.session_state["inspect_pick"] = _linked[0]
+        st.session_state["inspect_query"] = collection.queries[_linked[0]].text
+    elif _linked[1]:
+        st.session_state["inspect_pick"] = None
+        st.session_state["inspect_query"] = _linked[1]
+    else:
+        st.warning(
+            f"The link asks for query `{escape_markdown(str(_linked[0]))}`, which this "
+            "collection does not have: type a query or pick one.",
+            icon=":material/link_off:",
+        )
 
 # Hook for other pages: to open a query here, set `inspect_query_id` (a plain session key,
 # not a widget's, so it survives the page switch) and st.switch_page to this page. It is
@@ -74,10 +96,47 @@ pick_col.selectbox(
     placeholder="Judged queries first",
     disabled=not query_ids,
 )
+# The query box into the URL: a collection query by its id, anything else as typed.
+_picked = st.session_state.get("inspect_pick")
+_typed_text = st.session_state.get("inspect_query") or ""
+if _picked in collection.queries and collection.queries[_picked].text == _typed_text:
+    _link: tuple[str | None, str | None] = (_picked, None)
+else:
+    _link = (None, _typed_text if _typed_text.strip() else None)
+for _param, _value in zip((QUERY_PARAM, TEXT_PARAM), _link, strict=True):
+    if _value is None:
+        st.query_params.pop(_param, None)
+    elif st.query_params.get(_param) != _value:
+        st.query_params[_param] = _value
+st.session_state["inspect_url"] = _link
+
+
+def _use_example(query_id: str) -> None:
+    st.session_state["inspect_pick"] = query_id
+    st.session_state["inspect_query"] = collection.queries[query_id].text
+
+
+# An empty page offers two of the collection's judged queries: the first view is one click away.
+_examples = newcomer.example_queries(collection)
+if _examples and not (st.session_state.get("inspect_query") or "").strip():
+    _cols = st.columns([1.4, 3, 3, 1.6], vertical_alignment="center", gap="small")
+    _cols[0].markdown("**Try an example:**")
+    for _col, _qid in zip(_cols[1:], _examples, strict=False):
+        _col.button(
+            newcomer.example_label(collection, _qid),
+            key=f"inspect_example_{_qid}",
+            icon=":material/search:",
+            on_click=_use_example,
+            args=(_qid,),
+            help=views.query_label(collection, _qid),
+            width="stretch",
+        )
 
 pipeline, settings, problems = resources.prepare_pipeline(collection, ctx.settings)
 for problem in problems:
     st.warning(escape_markdown(problem), icon=":material/warning:")
+# No reranker can load: say so here, with the ways out, before any query is typed.
+no_reranker = sidebar.reranker_notice(collection, "inspect")
 
 text = st.session_state.get("inspect_query", "") or ""
 problem = views.query_problem(text)
@@ -90,6 +149,7 @@ result, from_cache = resources.run_query(pipeline, query)
 info = result.rerank
 if info is not None and info.reranked and info.scored_pairs:
     st.session_state["inspect_ms_per_pair"] = result.timings_ms["per_pair"]
+    sidebar.show_cost(ctx.settings.reranker or "")  # now with this query's pairs in the rate
 qrels_grades = views.grades_for(collection, query.query_id, ctx.grade_split)
 # Labels from the judgment store (the Judge page) for this collection's fingerprint: merged into
 # the grades the charts use, and shown in their own "label" column next to the qrels grade.
@@ -117,7 +177,7 @@ if info is not None and not info.reranked and settings.reranker is None:
         "Reranking is off (sidebar): the last column repeats the first stage's order.",
         icon=":material/toggle_off:",
     )
-elif info is not None and not info.reranked:
+elif info is not None and not info.reranked and not no_reranker:
     st.warning(
         f"**Not reranked: the lists below are in first-stage order.** {escape_markdown(info.message)}",
         icon=":material/report:",

@@ -23,6 +23,7 @@ from rankshift import present as views
 from rankshift.config import DEFAULT_BI_ENCODER, cache_dir, judgments_path
 from rankshift.pipeline import FIRST_STAGES
 from rankshift.present import escape_markdown
+from rankshift.present import first_minute as newcomer
 from rankshift.training import jobs
 from rankshift.training.train import HEADS, LOSSES, TrainConfig, default_output_dir
 
@@ -33,6 +34,8 @@ AGGREGATES: list[str] = ["mean", "majority", "min", "max"]
 EVAL_SPLIT = "test"
 JOB_KEY = "train_job"
 MESSAGE_KEY = "train_message"
+RECIPE_KEY = "train_recipe"
+STAGE_KEY = "train_validation_stage"
 
 ctx = sidebar.context()
 st.title("Train a reranker", anchor=False)
@@ -49,6 +52,13 @@ if ctx.collection is None:
     st.stop()
 collection = ctx.collection
 registry = resources.training_jobs()
+if st.session_state.get(RECIPE_KEY) == "demo":  # set by the no-reranker notice's button
+    st.info(
+        newcomer.recipe_markdown(
+            list(st.session_state.get("train_splits", [])), newcomer.is_demo(collection)
+        ),
+        icon=":material/model_training:",
+    )
 
 
 # ---------------------------------------------------------------------------- callbacks
@@ -81,6 +91,7 @@ def _start(training: jobs.TrainingSet, config: TrainConfig, name: str) -> None:
     )
     st.session_state[JOB_KEY] = job.key
     st.session_state.pop(MESSAGE_KEY, None)
+    st.session_state.pop(RECIPE_KEY, None)
 
 
 def _stop(key: str) -> None:
@@ -216,7 +227,8 @@ max_steps = m4.number_input(
     key="train_max_steps",
     help="Stop after this many optimiser steps (overrides the epochs); 0: use the epochs.",
 )
-max_length = st.select_slider(
+l1, l2 = st.columns([3, 2], gap="medium")
+max_length = l1.select_slider(
     "max_length (tokens)",
     options=MAX_LENGTHS,
     value=TrainConfig().max_length,
@@ -224,6 +236,23 @@ max_length = st.select_slider(
     help="Query + document tokens the model reads while training; cost grows with it. Use "
     "the same (or more) when reranking with the model.",
 )
+stage_text = l2.text_input(
+    "Validation reranks the top-K of",
+    key=STAGE_KEY,
+    placeholder=f"{ctx.settings.rerank_input} (the sidebar's reranker input)",
+    help="The first stage whose candidates the before/after comparison reranks: bm25, dense, "
+    "hybrid, or a hybrid spec such as hybrid(zscore,w=0.5). Validate on the pipeline you will "
+    "run. Empty: the sidebar's.",
+)
+validation_stage = stage_text.strip() or ctx.settings.rerank_input
+stage_error = None
+try:
+    if evaluate.parse_pipeline(validation_stage).rerank:
+        stage_error = "a first stage, without `>ce`"
+except ValueError as e:
+    stage_error = str(e)
+if stage_error:
+    l2.error(escape_markdown(f"Not a first stage: {stage_error}"), icon=":material/error:")
 defaults = TrainConfig()
 with st.expander("More settings"):
     a1, a2, a3, a4 = st.columns(4, gap="medium")
@@ -280,7 +309,7 @@ config = TrainConfig(
     max_length=int(max_length),
     unjudged_negatives=int(negatives),
     validation_fraction=float(validation),
-    rerank_input=ctx.settings.rerank_input,
+    rerank_input=ctx.settings.rerank_input if stage_error else validation_stage,
 )
 estimate = jobs.estimate_training(collection, training, config)
 
@@ -312,7 +341,7 @@ b1.button(
     key="train_start",
     type="primary",
     icon=":material/model_training:",
-    disabled=busy or bool(others) or not training.usable_queries,
+    disabled=busy or bool(others) or not training.usable_queries or bool(stage_error),
     on_click=_start,
     args=(training, config, name),
     help="Runs in the background: you can switch pages or close the tab; come back here to "

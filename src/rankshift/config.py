@@ -85,5 +85,6 @@ def preferred_reranker() -> tuple[str, str]:
         return str(demo), f"{DEFAULT_RERANKER} is not available offline; using the demo reranker"
     return DEFAULT_RERANKER, (
         f"{DEFAULT_RERANKER} is not available offline and no demo reranker is trained yet: "
-        "run `make demo-reranker` (about 12 minutes on 2 CPU cores) or pick a model folder"
+        "train one on the Train page or with make demo-reranker (about 12 minutes on 2 CPU "
+        "cores), or pick a model folder"
     )

@@ -135,7 +135,7 @@ def test_sidebar_lists_trained_models_and_any_id(make_app, trained_model_dir: Pa
     box = at.sidebar.selectbox(key="sidebar_reranker_choice")
     # The default comes from config.preferred_reranker(), with its reason.
     assert box.value == "cross-encoder/ms-marco-MiniLM-L-6-v2"
-    assert box.options[0] == "ms-marco-MiniLM-L-6-v2 (default)"
+    assert box.options[0] == "⚠ ms-marco-MiniLM-L-6-v2 (default, not available)"
     assert "trained: tiny-reseeded" in box.options
     assert box.options[-1] == "other id or folder…"
     assert any(c.value.startswith("Default:") for c in at.sidebar.caption)

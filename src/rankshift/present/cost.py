@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from rankshift.config import DEFAULT_MAX_LENGTH
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rankshift.config import DEFAULT_MAX_LENGTH, cache_dir
 from rankshift.rerank.spec import RerankerSpec
 
 PAIRS_PER_SECOND_AT_256: dict[str, float] = {
@@ -44,34 +50,124 @@ def rerank_cost(
     max_length: int = DEFAULT_MAX_LENGTH,
     ms_per_pair: float | None = None,
     reranker: str | None = None,
+    measured_pairs: int | None = None,
 ) -> str:
-    """A sentence saying what K costs: pairs to score and the expected wait on this machine.
+    """A sentence saying what K costs: pairs to score and the expected wait, and whether that
+    wait was measured on this machine or is `make bench`'s estimate.
 
     Args:
-        ms_per_pair: a measured rate (the last query's); default the rate `make bench` measured
-            for the reranker's backend (:data:`PAIRS_PER_SECOND_AT_256`), scaled linearly with
-            ``max_length``.
+        ms_per_pair: a rate measured on this machine (:func:`measured_rate`); default the rate
+            `make bench` measured for the reranker's backend (:data:`PAIRS_PER_SECOND_AT_256`),
+            scaled linearly with ``max_length`` and labelled as an estimate.
         reranker: the reranker spec (its backend picks the estimate; a service has none).
+        measured_pairs: how many scored pairs the measured rate is over (said when given).
     """
     if ms_per_pair is not None and ms_per_pair > 0:
-        basis = f"measured {1000 / ms_per_pair:.0f} pairs/s"
-    else:
-        per_second, backend = _rate(reranker, max_length)
-        if per_second is None:
-            return (
-                f"K = {k} means {k} query-document pairs for the reranker service; how long "
-                "they take is the service's own speed (measured after the first query). "
-                "Repeated queries come from the pair-score cache instantly."
-            )
-        ms_per_pair = 1000.0 / per_second
-        basis = f"estimated {per_second:.0f} pairs/s on {backend} at {max_length} tokens"
-    seconds = k * ms_per_pair / 1000
-    wait = f"{seconds:.0f} s" if seconds >= 1.5 else f"{seconds:.1f} s"
+        over = f" over {measured_pairs:,} pairs" if measured_pairs else ""
+        basis = f"measured {1000 / ms_per_pair:.0f} pairs/s on this machine{over}"
+        wait = _wait(k * ms_per_pair / 1000)
+        return (
+            f"K = {k} means {k} query-document pairs for the cross-encoder: about {wait} for a "
+            f"new query ({basis}). Repeated queries come from the pair-score cache instantly."
+        )
+    per_second, backend = _rate(reranker, max_length)
+    if per_second is None:
+        return (
+            f"K = {k} means {k} query-document pairs for the reranker service; how long "
+            "they take is the service's own speed (measured after the first query). "
+            "Repeated queries come from the pair-score cache instantly."
+        )
+    wait = _wait(k / per_second)
     return (
-        f"K = {k} means {k} query-document pairs for the cross-encoder: at most about {wait} "
-        f"for a new query on this CPU ({basis}). Repeated queries come from the pair-score "
-        "cache instantly."
+        f"K = {k} means {k} query-document pairs for the cross-encoder: at most about {wait} for "
+        f"a new query by estimate ({per_second:.0f} pairs/s on {backend} at {max_length} tokens, "
+        "`make bench` on a 2-core CPU); measured on this machine after the first query. "
+        "Repeated queries come from the pair-score cache instantly."
     )
+
+
+def _wait(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 1.5 else f"{seconds:.1f} s"
+
+
+# --------------------------------------------------------------------------------------
+# The pair rate measured on this machine, per reranker spec and max_length
+
+RATES_FILE = "pair_rates.json"
+RATE_WINDOW = 2000
+"""Pairs a measured rate is averaged over: older pairs are weighed down once more are scored,
+so the rate follows the machine's load and the model's warm-up wears off."""
+
+
+@dataclass(frozen=True)
+class PairRate:
+    """Pairs a reranker scored on this machine and the milliseconds they took."""
+
+    pairs: int
+    ms: float
+
+    @property
+    def ms_per_pair(self) -> float:
+        return self.ms / self.pairs
+
+
+def _rates_path(cache: str | os.PathLike[str] | None) -> Path:
+    return cache_dir(cache) / RATES_FILE
+
+
+def _rate_key(reranker: str, max_length: int) -> str:
+    return f"{reranker}@{max_length}"
+
+
+def _read_rates(path: Path) -> dict[str, dict[str, float]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def measured_rate(
+    reranker: str | None, max_length: int, cache: str | os.PathLike[str] | None = None
+) -> PairRate | None:
+    """The rate recorded for this reranker at this ``max_length`` (None before any rerank)."""
+    if not reranker:
+        return None
+    entry = _read_rates(_rates_path(cache)).get(_rate_key(reranker, max_length))
+    try:
+        rate = PairRate(int(entry["pairs"]), float(entry["ms"]))  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        return None
+    return rate if rate.pairs > 0 and rate.ms > 0 else None
+
+
+def record_rate(
+    reranker: str,
+    max_length: int,
+    pairs: int,
+    ms: float,
+    cache: str | os.PathLike[str] | None = None,
+) -> PairRate | None:
+    """Add ``pairs`` scored in ``ms`` to the reranker's measured rate (a small JSON record in
+    the cache, written atomically) and return the new rate; nothing is recorded for no pairs."""
+    if pairs <= 0 or ms <= 0:
+        return measured_rate(reranker, max_length, cache)
+    path = _rates_path(cache)
+    rates = _read_rates(path)
+    key = _rate_key(reranker, max_length)
+    old = measured_rate(reranker, max_length, cache)
+    total_pairs, total_ms = (old.pairs, old.ms) if old else (0, 0.0)
+    if total_pairs + pairs > RATE_WINDOW and total_pairs:
+        keep = max(0.0, (RATE_WINDOW - pairs) / total_pairs)
+        total_pairs, total_ms = int(total_pairs * keep), total_ms * keep
+    rate = PairRate(total_pairs + pairs, total_ms + ms)
+    rates[key] = {"pairs": rate.pairs, "ms": round(rate.ms, 3)}
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=".pair_rates-", suffix=".json", delete=False
+    ) as f:
+        json.dump(rates, f, indent=1, sort_keys=True)
+    os.replace(f.name, path)
+    return rate
 
 
 def eval_cost(
