@@ -204,3 +204,46 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_result_is_the_same(
     assert "ray: 1 worker was lost and replaced;" in err
     assert "the reranker failed on" not in err  # every query was reranked on a retry
     _assert_same_as(reference, out)
+
+
+def test_a_query_whose_worker_dies_on_every_try_keeps_its_first_stage_order(
+    ray_cluster, tiny_cross_encoder_dir, demo_collection, tmp_path
+):
+    from rankshift.evaluation import BatchRunner
+    from rankshift.evaluation.distributed import RayExecutor
+    from rankshift.pipeline import PipelineSettings
+
+    settings = PipelineSettings(k=10, n=10, reranker=str(tiny_cross_encoder_dir), max_length=128)
+    runner = BatchRunner.from_settings(
+        demo_collection, "bm25>ce", settings, cache_dir=tmp_path / "cache"
+    )
+    queries = [demo_collection.queries[q] for q in list(demo_collection.qrels["test"])[:8]]
+    killed: list[int] = []
+
+    def kill_after_the_first_query(label: str, done: int, total: int) -> None:
+        if done == 1 and not killed:
+            killed.extend(_worker_pids())
+            os.kill(killed[0], signal.SIGKILL)
+
+    executor = RayExecutor(ray_cluster, tries=1)
+    out = tmp_path / "out"
+    result = runner.run(
+        queries, out_dir=out, progress=kill_after_the_first_query, executor=executor
+    )
+    assert executor.lost_workers == 1
+    failed = result.unfinished["bm25>ce"]
+    assert failed, "no query was in flight on the killed worker"
+    run = result.runs["bm25>ce"]
+    first = result.runs["bm25"]
+    for q in failed:
+        info = run.rerank[q]
+        assert info["status"] == "failed"
+        assert "the Ray worker reranking this query died on all 1 tries" in info["message"]
+        assert run.rankings[q] == first.rankings[q]  # first-stage order, first-stage scores
+
+    # Not checkpointed: the next run (here in process) reranks exactly those queries.
+    again = runner.run(queries, out_dir=out)
+    assert again.computed_queries == len(failed)
+    reference = BatchRunner(runner.pipeline, "bm25>ce").run(queries)
+    assert again.runs["bm25>ce"].rankings == reference.runs["bm25>ce"].rankings
+    assert not again.unfinished
