@@ -8,6 +8,8 @@ One concept per module, each usable on its own:
   pipeline, checkpointed per query (:mod:`~rankshift.evaluation.checkpoint`), written as TREC
   run files (:mod:`~rankshift.evaluation.runs`). A query whose rerank failed is not
   checkpointed: resuming runs it again.
+* :mod:`~rankshift.evaluation.distributed` (:class:`RayExecutor`): the same batch with each
+  query's reranking in Ray actors (``rankshift eval --ray``); imports Ray only when used.
 * :mod:`~rankshift.evaluation.stats` (:func:`paired_test`), :mod:`~rankshift.evaluation.verdicts`
   (:func:`query_verdict`, :func:`diagnostics`), :mod:`~rankshift.evaluation.calibration`.
 * :mod:`~rankshift.evaluation.report` (:func:`build_report` -> :class:`EvalReport`): metrics per

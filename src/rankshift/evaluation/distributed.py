@@ -233,6 +233,7 @@ class RayExecutor:
 
         source = iter(jobs)
         exhausted = False
+        answered = 0  # queries a worker reranked (or answered with a reranker's own failure)
         try:
             while True:
                 while not exhausted and len(pending) < count * self.queued:
@@ -259,9 +260,16 @@ class RayExecutor:
                 busy[task.slot] -= 1
                 try:
                     out = ray.get(ref)
+                    answered += 1
                 except ray.exceptions.RayActorError as e:
                     if actors[task.slot] is task.actor:
                         self.lost_workers += 1
+                        if not answered and self.lost_workers >= count * self.tries:
+                            raise RuntimeError(
+                                f"every Ray worker died before it reranked a query (last: "
+                                f"{_reason(e)}); check that each machine of the cluster has "
+                                "rankshift installed and enough memory for the reranker"
+                            ) from e
                         self._say(f"ray: a worker died ({_reason(e)}); starting another")
                         ray.kill(task.actor, no_restart=True)
                         actors[task.slot] = start()
