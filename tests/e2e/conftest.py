@@ -3,43 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ci_plugin import NO_BROWSER
+from e2e_support import require_browser, streamlit_app
 from inspector_fixture import write_collection
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200 and r.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not become healthy in {timeout:g} s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="session")
@@ -55,12 +24,9 @@ def app_server(
     """The app on http://127.0.0.1:<free port>, over the fixture collection, with a reranker
     that loads (an untrained cross-encoder folder, so the dropped panel has content), and a
     judgments database of its own (``e2e_judgments_db``), never the user's."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{NO_BROWSER}: no Chromium at {CHROMIUM}")
-    pytest.importorskip("playwright.sync_api", reason=f"{NO_BROWSER}: playwright is not installed")
+    require_browser()
     tmp = tmp_path_factory.mktemp("e2e")
     collection = write_collection(tmp / "collection")
-    port = _free_port()
     env = {
         **os.environ,
         "RANKSHIFT_COLLECTION": str(collection),
@@ -70,33 +36,5 @@ def app_server(
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
-    log = tmp / "streamlit.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "app" / "streamlit_app.py"),
-        "--server.headless=true",
-        "--server.address=127.0.0.1",
-        f"--server.port={port}",
-        "--server.fileWatcherType=none",
-        "--browser.gatherUsageStats=false",
-    ]
-    with open(log, "wb") as out:
-        # cwd=ROOT so the project's .streamlit/config.toml (XSRF, upload limit) applies.
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
+    with streamlit_app(env, tmp / "streamlit.log") as url:
         yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)

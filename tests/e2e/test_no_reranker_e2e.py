@@ -13,59 +13,27 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 if __name__ == "__main__":  # as a script: the tests folder on the path, as pytest puts it
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pytest
-from ci_plugin import NO_BROWSER
+from e2e_support import ARTIFACTS, ROOT, chromium, open_page, require_browser, streamlit_app
 from inspector_fixture import QRELS, write_collection
 from test_theme_contrast import AA, contrast_ratio, hex_rgb, over, theme
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 VIEWPORT = {"width": 1400, "height": 900}
 NOTICE = "Reranking is unavailable"
 RECIPE = "Filled in with the demo recipe"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"streamlit did not become healthy in {timeout:g} s:\n{log.read_text()}")
-
-
-@contextmanager
-def server(collection: Path | None, cache: Path, log: Path) -> Iterator[str]:
+def server(collection: Path | None, cache: Path, log: Path) -> AbstractContextManager[str]:
     """``streamlit run`` on a free localhost port with no loadable reranker: no
     ``RANKSHIFT_RERANKER``, downloads off, the Hub reranker not on disk, an empty cache (so no
     demo reranker either). ``collection`` None: the app's own default, the demo."""
@@ -79,26 +47,7 @@ def server(collection: Path | None, cache: Path, log: Path) -> Iterator[str]:
         HF_HUB_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
     )
-    port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "streamlit_app.py"),
-           "--server.headless=true", "--server.address=127.0.0.1", f"--server.port={port}",
-           "--server.fileWatcherType=none", "--browser.gatherUsageStats=false"]  # fmt: skip
-    with open(log, "wb") as out:
-        # cwd=ROOT: the project's .streamlit/config.toml (the theme) applies.
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+    return streamlit_app(env, log)
 
 
 def with_train_split(folder: Path) -> Path:
@@ -153,68 +102,61 @@ def check_sidebar_contrast(page) -> None:
 
 
 def test_no_reranker_notice_and_its_ways_out(tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{NO_BROWSER}: no Chromium at {CHROMIUM}")
-    pytest.importorskip("playwright.sync_api", reason=f"{NO_BROWSER}: playwright is not installed")
-    from playwright.sync_api import expect, sync_playwright
+    require_browser()
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=30_000)
     collection = with_train_split(tmp_path / "collection")
     errors: list[str] = []
     with (
         server(collection, tmp_path / "cache", tmp_path / "streamlit.log") as url,
-        sync_playwright() as pw,
+        chromium() as browser,
     ):
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        try:
-            page = browser.new_page(viewport=VIEWPORT)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{url}/inspect")
-            main = page.get_by_test_id("stMain")
-            sidebar = page.get_by_test_id("stSidebar")
-            # The notice, in the main area, before any query: unavailable, and why.
-            notice = main.get_by_test_id("stAlertContainer").filter(has_text=NOTICE)
-            expect(notice).to_be_visible(timeout=180_000)  # once the indexes are built
-            expect(notice).to_contain_text("Cannot load reranker 'cross-encoder/")
-            # The sidebar does not claim to rerank: the toggle is off and disabled, the model
-            # marked as not available.
-            toggle = sidebar.get_by_role("switch", name="Rerank with a cross-encoder")
-            expect(toggle).not_to_be_checked()
-            expect(toggle).to_be_disabled()
-            expect(sidebar.get_by_role("combobox", name="Cross-encoder")).to_have_value(
-                "⚠ ms-marco-MiniLM-L-6-v2 (default, not available)"
-            )
-            expect(sidebar.get_by_text(re.compile(r"^K = \d+ means"))).to_have_count(0)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "no-reranker.png"))
+        page = open_page(browser, errors, **VIEWPORT)
+        page.goto(f"{url}/inspect")
+        main = page.get_by_test_id("stMain")
+        sidebar = page.get_by_test_id("stSidebar")
+        # The notice, in the main area, before any query: unavailable, and why.
+        notice = main.get_by_test_id("stAlertContainer").filter(has_text=NOTICE)
+        expect(notice).to_be_visible(timeout=180_000)  # once the indexes are built
+        expect(notice).to_contain_text("Cannot load reranker 'cross-encoder/")
+        # The sidebar does not claim to rerank: the toggle is off and disabled, the model
+        # marked as not available.
+        toggle = sidebar.get_by_role("switch", name="Rerank with a cross-encoder")
+        expect(toggle).not_to_be_checked()
+        expect(toggle).to_be_disabled()
+        expect(sidebar.get_by_role("combobox", name="Cross-encoder")).to_have_value(
+            "⚠ ms-marco-MiniLM-L-6-v2 (default, not available)"
+        )
+        expect(sidebar.get_by_text(re.compile(r"^K = \d+ means"))).to_have_count(0)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "no-reranker.png"))
 
-            # "Use another model id or folder…": the sidebar's box opens, with what to type.
-            main.get_by_role("button", name="Use another model id or folder…").click()
-            box = sidebar.get_by_role("textbox", name="Model id, folder or reranker service")
-            expect(box).to_be_visible()
-            expect(box).to_have_value("")
-            expect(sidebar.get_by_text("the path of a model folder")).to_be_visible()
+        # "Use another model id or folder…": the sidebar's box opens, with what to type.
+        main.get_by_role("button", name="Use another model id or folder…").click()
+        box = sidebar.get_by_role("textbox", name="Model id, folder or reranker service")
+        expect(box).to_be_visible()
+        expect(box).to_have_value("")
+        expect(sidebar.get_by_text("the path of a model folder")).to_be_visible()
 
-            # "Use a reranker service": the same box, with the service forms.
-            main.get_by_role("button", name="Use a reranker service").click()
-            expect(sidebar.get_by_text("Type a reranker service as")).to_be_visible()
-            expect(box).to_have_attribute("placeholder", re.compile(r"^e\.g\. tei:http"))
-            check_sidebar_contrast(page)
+        # "Use a reranker service": the same box, with the service forms.
+        main.get_by_role("button", name="Use a reranker service").click()
+        expect(sidebar.get_by_text("Type a reranker service as")).to_be_visible()
+        expect(box).to_have_attribute("placeholder", re.compile(r"^e\.g\. tei:http"))
+        check_sidebar_contrast(page)
 
-            # "Train a reranker": the Train page, the demo recipe filled in.
-            main.get_by_role("button", name="Train a reranker").click()
-            expect(page).to_have_url(re.compile(r"/train$"))
-            expect(page.get_by_text(RECIPE)).to_be_visible()
-            expect(
-                page.get_by_role("textbox", name="Validation reranks the top-K of")
-            ).to_have_value("hybrid(zscore,w=0.5)")
-            splits = page.get_by_test_id("stMultiSelect").filter(has_text="Qrels splits")
-            expect(splits.get_by_text("train", exact=True)).to_be_visible()
-            expect(page.get_by_role("button", name="Start training")).to_be_enabled()
-            page.screenshot(path=str(ARTIFACTS / "no-reranker-train.png"))
-            expect(page.get_by_test_id("stException")).to_have_count(0)
-        finally:
-            browser.close()
+        # "Train a reranker": the Train page, the demo recipe filled in.
+        main.get_by_role("button", name="Train a reranker").click()
+        expect(page).to_have_url(re.compile(r"/train$"))
+        expect(page.get_by_text(RECIPE)).to_be_visible()
+        expect(page.get_by_role("textbox", name="Validation reranks the top-K of")).to_have_value(
+            "hybrid(zscore,w=0.5)"
+        )
+        splits = page.get_by_test_id("stMultiSelect").filter(has_text="Qrels splits")
+        expect(splits.get_by_text("train", exact=True)).to_be_visible()
+        expect(page.get_by_role("button", name="Start training")).to_be_enabled()
+        page.screenshot(path=str(ARTIFACTS / "no-reranker-train.png"))
+        expect(page.get_by_test_id("stException")).to_have_count(0)
     assert not errors, errors
 
 
@@ -226,39 +168,35 @@ def first_minute(docs: Path, work: Path) -> dict[str, float]:
     page with the recipe), and the seconds to the first render with an empty cache and after a
     restart with the cache filled: until the page's title shows, and until the notice does
     (everything prepared)."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=300_000)
     cache = work / "cache"
     times: dict[str, float] = {}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        try:
-            for run in ("empty cache", "warm cache"):
-                with server(None, cache, work / f"{run.replace(' ', '-')}.log") as url:
-                    page = browser.new_page(viewport=VIEWPORT)
-                    started = time.perf_counter()
-                    page.goto(url)
-                    expect(page.get_by_text("Inspect a query")).to_be_visible()
-                    times[f"{run}: title"] = time.perf_counter() - started
-                    main = page.get_by_test_id("stMain")
-                    expect(main.get_by_text(NOTICE)).to_be_visible()
-                    times[f"{run}: ready"] = time.perf_counter() - started
-                    if run == "empty cache":
-                        expect(page.get_by_test_id("stToast")).to_have_count(0)
-                        # The sidebar's models: the toggle off, the model marked.
-                        page.get_by_test_id("stSidebar").get_by_text(
-                            "Models"
-                        ).scroll_into_view_if_needed()
-                        page.wait_for_timeout(500)
-                        page.screenshot(path=str(docs / "first-minute-1.png"))
-                        main.get_by_role("button", name="Train a reranker").click()
-                        expect(page.get_by_text(RECIPE)).to_be_visible()
-                        page.wait_for_timeout(500)
-                        page.screenshot(path=str(docs / "first-minute-2.png"))
-                    page.close()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        for run in ("empty cache", "warm cache"):
+            with server(None, cache, work / f"{run.replace(' ', '-')}.log") as url:
+                page = browser.new_page(viewport=VIEWPORT)
+                started = time.perf_counter()
+                page.goto(url)
+                expect(page.get_by_text("Inspect a query")).to_be_visible()
+                times[f"{run}: title"] = time.perf_counter() - started
+                main = page.get_by_test_id("stMain")
+                expect(main.get_by_text(NOTICE)).to_be_visible()
+                times[f"{run}: ready"] = time.perf_counter() - started
+                if run == "empty cache":
+                    expect(page.get_by_test_id("stToast")).to_have_count(0)
+                    # The sidebar's models: the toggle off, the model marked.
+                    page.get_by_test_id("stSidebar").get_by_text(
+                        "Models"
+                    ).scroll_into_view_if_needed()
+                    page.wait_for_timeout(500)
+                    page.screenshot(path=str(docs / "first-minute-1.png"))
+                    main.get_by_role("button", name="Train a reranker").click()
+                    expect(page.get_by_text(RECIPE)).to_be_visible()
+                    page.wait_for_timeout(500)
+                    page.screenshot(path=str(docs / "first-minute-2.png"))
+                page.close()
     return times
 
 

@@ -9,9 +9,9 @@ import re
 from typing import Any
 
 import pytest
-from conftest import CHROMIUM
+from e2e_support import chromium, open_page
 from inspector_fixture import QUERIES
-from test_inspect_e2e import BROWSER_ARGS, STAGE_NAMES
+from test_inspect_e2e import STAGE_NAMES
 
 pytestmark = pytest.mark.e2e
 
@@ -72,92 +72,76 @@ def _in_a_new_context(browser: Any, url: str, query_id: str, errors: list[str]) 
 
 
 def test_every_page_opens_from_its_url_with_and_without_a_query(app_server: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=30_000)
     errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=BROWSER_ARGS, headless=True
-        )
+    with chromium() as browser:
+        page = open_page(browser, errors)
+        for path, heading in PAGES.items():
+            for query in ("", "?query=q1"):
+                _open(page, f"{app_server}/{path}{query}", heading)
+                if path in ("", "inspect"):
+                    # `/` forwards to /inspect, keeping the link's query.
+                    expect(page).to_have_url(f"{app_server}/inspect{query}")
+                else:
+                    expect(page).to_have_url(f"{app_server}/{path}{query}")
+                # The sidebar's navigation marks the page that is open.
+                nav = page.get_by_test_id("stSidebarNav")
+                expect(nav.locator("a[aria-current='page']")).to_have_count(1)
+
+        # A link to a query: its results, again after a reload and in a new context.
+        link = f"{app_server}/inspect?query=q1"
+        _open(page, link, INSPECT_HEADING)
+        _expect_query_results(page, "q1")
+        _open(page, "", INSPECT_HEADING)
+        _expect_query_results(page, "q1")
+        _in_a_new_context(browser, link, "q1", errors)
+
+        # A typed query goes into the URL as text, and that link opens it elsewhere.
+        box = page.get_by_label("Query", exact=True)
+        box.fill("bones and exercise")
+        box.press("Enter")
+        expect(page).to_have_url(f"{app_server}/inspect?text=bones+and+exercise")
+        context = browser.new_context()
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            for path, heading in PAGES.items():
-                for query in ("", "?query=q1"):
-                    _open(page, f"{app_server}/{path}{query}", heading)
-                    if path in ("", "inspect"):
-                        # `/` forwards to /inspect, keeping the link's query.
-                        expect(page).to_have_url(f"{app_server}/inspect{query}")
-                    else:
-                        expect(page).to_have_url(f"{app_server}/{path}{query}")
-                    # The sidebar's navigation marks the page that is open.
-                    nav = page.get_by_test_id("stSidebarNav")
-                    expect(nav.locator("a[aria-current='page']")).to_have_count(1)
-
-            # A link to a query: its results, again after a reload and in a new context.
-            link = f"{app_server}/inspect?query=q1"
-            _open(page, link, INSPECT_HEADING)
-            _expect_query_results(page, "q1")
-            _open(page, "", INSPECT_HEADING)
-            _expect_query_results(page, "q1")
-            _in_a_new_context(browser, link, "q1", errors)
-
-            # A typed query goes into the URL as text, and that link opens it elsewhere.
-            box = page.get_by_label("Query", exact=True)
-            box.fill("bones and exercise")
-            box.press("Enter")
-            expect(page).to_have_url(f"{app_server}/inspect?text=bones+and+exercise")
-            context = browser.new_context()
-            try:
-                other = context.new_page()
-                _open(other, page.url, INSPECT_HEADING)
-                expect(other.get_by_label("Query", exact=True)).to_have_value("bones and exercise")
-                expect(other.get_by_text(STAGE_NAMES[-1], exact=True).first).to_be_visible()
-            finally:
-                context.close()
+            other = context.new_page()
+            _open(other, page.url, INSPECT_HEADING)
+            expect(other.get_by_label("Query", exact=True)).to_have_value("bones and exercise")
+            expect(other.get_by_text(STAGE_NAMES[-1], exact=True).first).to_be_visible()
         finally:
-            browser.close()
+            context.close()
     assert errors == []
 
 
 def test_evaluate_opens_a_query_by_a_link_that_survives_reload_and_a_new_browser(
     app_server: str,
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=30_000)
     errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=BROWSER_ARGS, headless=True
+    with chromium() as browser:
+        page = open_page(browser, errors)
+        _open(page, f"{app_server}/evaluate", "Evaluate the reranker")
+        expect(page.get_by_text("press Run evaluation")).to_be_visible(timeout=120_000)
+        page.get_by_role("button", name="Run evaluation").click()
+        expect(page.get_by_text("Per query: ΔnDCG@10")).to_be_visible(timeout=120_000)
+
+        # "Open in inspector" beside the helped/hurt chart opens the picked query.
+        picker = page.get_by_label("Click a bar to open the query in the inspector", exact=False)
+        expect(picker).to_be_visible()
+        page.get_by_test_id("stButton").filter(has_text="Open in inspector").first.click()
+        expect(page.get_by_role("heading", name=INSPECT_HEADING, exact=True)).to_be_visible(
+            timeout=60_000
         )
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            _open(page, f"{app_server}/evaluate", "Evaluate the reranker")
-            expect(page.get_by_text("press Run evaluation")).to_be_visible(timeout=120_000)
-            page.get_by_role("button", name="Run evaluation").click()
-            expect(page.get_by_text("Per query: ΔnDCG@10")).to_be_visible(timeout=120_000)
+        expect(page).to_have_url(re.compile(r"/inspect\?query=q\d$"), timeout=60_000)
+        query_id = page.url.rsplit("=", 1)[1]
+        assert query_id in QUERIES
+        _expect_query_results(page, query_id)
 
-            # "Open in inspector" beside the helped/hurt chart opens the picked query.
-            picker = page.get_by_label(
-                "Click a bar to open the query in the inspector", exact=False
-            )
-            expect(picker).to_be_visible()
-            page.get_by_test_id("stButton").filter(has_text="Open in inspector").first.click()
-            expect(page.get_by_role("heading", name=INSPECT_HEADING, exact=True)).to_be_visible(
-                timeout=60_000
-            )
-            expect(page).to_have_url(re.compile(r"/inspect\?query=q\d$"), timeout=60_000)
-            query_id = page.url.rsplit("=", 1)[1]
-            assert query_id in QUERIES
-            _expect_query_results(page, query_id)
-
-            link = page.url
-            _open(page, "", INSPECT_HEADING)
-            _expect_query_results(page, query_id)
-            _in_a_new_context(browser, link, query_id, errors)
-        finally:
-            browser.close()
+        link = page.url
+        _open(page, "", INSPECT_HEADING)
+        _expect_query_results(page, query_id)
+        _in_a_new_context(browser, link, query_id, errors)
     assert errors == []
