@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 from collections import Counter
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -199,3 +202,74 @@ def test_a_tie_at_the_cut_is_broken_on_doc_id_over_every_tied_document() -> None
     assert [h.doc_id for h in hits] == ["best", "t000", "t001", "t002"]
     assert hits[1].score == hits[3].score
     assert [h.doc_id for h in bm25.search_many(["cat"], 2)[0]] == ["best", "t000"]
+
+
+def load_synthetic() -> ModuleType:
+    """benchmarks/synthetic.py, the scale benchmark's corpus generator."""
+    if "synthetic" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "synthetic", ROOT / "benchmarks" / "synthetic.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["synthetic"] = module  # dataclasses look their module up while building
+        spec.loader.exec_module(module)
+    return sys.modules["synthetic"]
+
+
+def test_synthetic_corpus_is_deterministic_and_looks_like_text() -> None:
+    synthetic = load_synthetic()
+    a, b = synthetic.generate(3_000, seed=5), synthetic.generate(3_000, seed=5)
+    assert a.vocab == b.vocab
+    np.testing.assert_array_equal(a.words, b.words)
+    np.testing.assert_array_equal(a.offsets, b.offsets)
+    assert a.texts() == b.texts()
+    assert [q.text for q in a.queries(40)] == [q.text for q in b.queries(40)]
+    other = synthetic.generate(3_000, seed=6)
+    assert other.texts()[:10] != a.texts()[:10]
+
+    texts = a.texts()
+    assert len(texts) == len(a) == 3_000
+    lengths = [len(t.split()) for t in texts]
+    assert min(lengths) >= 50 and max(lengths) <= 200
+    assert all(w.isalpha() and w.islower() for w in a.vocab)
+    assert len(set(a.vocab)) == len(a.vocab)
+    # Zipfian: "the" (rank 1) is about ten times as frequent as the word of rank 10.
+    counts = np.bincount(a.words, minlength=len(a.vocab))
+    assert a.vocab[int(counts.argmax())] == "the"
+    assert 5 < counts[0] / counts[9] < 20
+    # Inflected pseudo-words share stems, as on real text ("flex", "flexed", "flexing").
+    content = a.vocab[len(synthetic.FUNCTION_WORDS) :]
+    bm25 = BM25Retriever(collection_from_documents(a.documents()[:50]))
+    stems = bm25.tokenize([" ".join(content)])[0]
+    assert len(stems) == len(content)
+    assert len(set(stems)) < 0.98 * len(content)
+
+    queries = a.queries(40)
+    assert all(2 <= len(q.text.split()) <= 6 for q in queries)
+    taken = [q for q in queries if q.source is not None]
+    assert len(taken) == 20
+    for q in taken:  # every term of a query taken from a document is in that document
+        assert set(q.text.split()) <= set(texts[q.source].split())
+
+
+def test_search_equals_a_full_sort_with_ties() -> None:
+    """The partition over matching documents returns what sorting every score would."""
+    synthetic = load_synthetic()
+    corpus = synthetic.generate(2_000, seed=2)
+    docs = corpus.documents()
+    # Copies of documents under other ids (stored first) make ties at every depth.
+    copies = [Document(f"c{i:04d}", docs[i * 7].text) for i in range(200)]
+    coll = collection_from_documents(copies[::-1] + docs)
+    bm25 = BM25Retriever(coll)
+    ids = coll.doc_ids
+    for q in [q.text for q in corpus.queries(30)] + ["the of and", "zzzz"]:
+        scores = bm25.scores(q)
+        full = sorted(
+            ((ids[i], float(s)) for i, s in enumerate(scores) if s > 0),
+            key=lambda x: (-x[1], x[0]),
+        )
+        for k in (1, 5, 10, 100, 5_000):
+            got = bm25.search(q, k)
+            assert [(h.doc_id, h.score) for h in got] == full[:k], (q, k)
+            assert [h.rank for h in got] == list(range(1, len(got) + 1))
