@@ -6,8 +6,11 @@ would pick whichever the import system finds first.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import pytest
@@ -62,3 +65,16 @@ def tiny_train_config(base: Path, **changes: object) -> TrainConfig:
         candidate_depth=10,
     )
     return TrainConfig(**{**defaults, **changes})  # type: ignore[arg-type]
+
+
+def load_synthetic() -> ModuleType:
+    """benchmarks/synthetic.py, the scale benchmark's corpus generator."""
+    if "synthetic" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "synthetic", ROOT / "benchmarks" / "synthetic.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["synthetic"] = module  # dataclasses look their module up while building
+        spec.loader.exec_module(module)
+    return sys.modules["synthetic"]

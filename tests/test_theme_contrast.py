@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from rankshift.present.explain import contrast_ratio
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / ".streamlit" / "config.toml"
 AA = 4.5
@@ -32,23 +34,6 @@ def hex_rgb(color: str) -> tuple[int, int, int]:
         value = "".join(c * 2 for c in value)
     assert len(value) == 6, f"expected #rrggbb, got {color!r}"
     return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
-
-
-def relative_luminance(rgb: tuple[float, float, float]) -> float:
-    """WCAG 2.x relative luminance of an sRGB colour (channels 0..255)."""
-
-    def linear(channel: float) -> float:
-        c = channel / 255
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (linear(c) for c in rgb)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast_ratio(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
-    """(L1 + 0.05) / (L2 + 0.05), the lighter colour's luminance over the darker's."""
-    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
 
 
 def over(color: tuple[int, int, int], background: tuple[int, int, int], alpha: float):

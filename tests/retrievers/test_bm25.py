@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
+from support import load_synthetic
 
 from rankshift.corpus import Collection, collection_from_documents
 from rankshift.retrievers.bm25 import BM25Retriever
@@ -202,19 +200,6 @@ def test_a_tie_at_the_cut_is_broken_on_doc_id_over_every_tied_document() -> None
     assert [h.doc_id for h in hits] == ["best", "t000", "t001", "t002"]
     assert hits[1].score == hits[3].score
     assert [h.doc_id for h in bm25.search_many(["cat"], 2)[0]] == ["best", "t000"]
-
-
-def load_synthetic() -> ModuleType:
-    """benchmarks/synthetic.py, the scale benchmark's corpus generator."""
-    if "synthetic" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "synthetic", ROOT / "benchmarks" / "synthetic.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["synthetic"] = module  # dataclasses look their module up while building
-        spec.loader.exec_module(module)
-    return sys.modules["synthetic"]
 
 
 def test_synthetic_corpus_is_deterministic_and_looks_like_text() -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from support import load_synthetic
 
 from rankshift.corpus import Collection, collection_from_documents
 from rankshift.retrievers.bm25 import BM25Retriever
@@ -116,19 +114,6 @@ def test_a_tie_at_the_cut_is_broken_on_doc_id_over_every_tied_document(bi_encode
     hits = dense.search("a cat sat on the mat", 3)
     assert [h.doc_id for h in hits] == ["t000", "t001", "t002"]
     assert hits[0].score == hits[2].score
-
-
-def load_synthetic() -> ModuleType:
-    """benchmarks/synthetic.py, the scale benchmark's corpus generator."""
-    if "synthetic" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "synthetic", ROOT / "benchmarks" / "synthetic.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["synthetic"] = module  # dataclasses look their module up while building
-        spec.loader.exec_module(module)
-    return sys.modules["synthetic"]
 
 
 @pytest.fixture(scope="module")
