@@ -149,7 +149,8 @@ def record_rate(
     cache: str | os.PathLike[str] | None = None,
 ) -> PairRate | None:
     """Add ``pairs`` scored in ``ms`` to the reranker's measured rate (a small JSON record in
-    the cache, written atomically) and return the new rate; nothing is recorded for no pairs."""
+    the cache, written atomically) and return the new rate; nothing is recorded for no pairs.
+    Where the cache cannot be written, the new rate is returned but not kept."""
     if pairs <= 0 or ms <= 0:
         return measured_rate(reranker, max_length, cache)
     path = _rates_path(cache)
@@ -162,11 +163,14 @@ def record_rate(
         total_pairs, total_ms = int(total_pairs * keep), total_ms * keep
     rate = PairRate(total_pairs + pairs, total_ms + ms)
     rates[key] = {"pairs": rate.pairs, "ms": round(rate.ms, 3)}
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=".pair_rates-", suffix=".json", delete=False
-    ) as f:
-        json.dump(rates, f, indent=1, sort_keys=True)
-    os.replace(f.name, path)
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, prefix=".pair_rates-", suffix=".json", delete=False
+        ) as f:
+            json.dump(rates, f, indent=1, sort_keys=True)
+        os.replace(f.name, path)
+    except OSError:
+        pass  # a cache that cannot be written gives an unrecorded rate, never a failed query
     return rate
 
 
