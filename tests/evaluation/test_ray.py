@@ -150,6 +150,17 @@ def _worker_pids() -> list[int]:
     return pids
 
 
+def _no_workers_left(timeout: float = 60) -> bool:
+    """True once no reranking actor runs on this machine (Ray stops killed actors shortly
+    after the run returns, not before)."""
+    deadline = time.monotonic() + timeout
+    while _worker_pids():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def test_eval_on_a_ray_cluster_equals_the_in_process_run(
     ray_cluster, reference, tiny_cross_encoder_dir, tmp_path, capsys
 ):
@@ -163,7 +174,7 @@ def test_eval_on_a_ray_cluster_equals_the_in_process_run(
     # The workers scored the pairs themselves (no score came from the reference's cache).
     report = json.loads((out / "report.json").read_text())
     assert report["runs"]["hybrid>ce"]["cached_fraction"] == 0.0
-    assert _worker_pids() == []  # the actors end with the run
+    assert _no_workers_left()  # the actors end with the run
 
     # Resumed from the checkpoints: nothing is reranked again, the result is the same.
     assert main(argv) == 0
@@ -176,6 +187,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_result_is_the_same(
 ):
     out = tmp_path / "out"
     cache = _fresh_cache(reference, tmp_path)
+    assert _no_workers_left()  # the worker killed below is this run's
     killed: list[int] = []
     stop = threading.Event()
 
@@ -218,6 +230,7 @@ def test_a_query_whose_worker_dies_on_every_try_keeps_its_first_stage_order(
         demo_collection, "bm25>ce", settings, cache_dir=tmp_path / "cache"
     )
     queries = [demo_collection.queries[q] for q in list(demo_collection.qrels["test"])[:8]]
+    assert _no_workers_left()  # the worker killed below is this run's
     killed: list[int] = []
 
     def kill_after_the_first_query(label: str, done: int, total: int) -> None:
