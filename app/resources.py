@@ -309,19 +309,9 @@ def prepare_pipeline(
             _SEEN.add(keys["dense"])
         if "reranker" in keys and settings.reranker:
             stages.begin("reranker")
-            try:
-                reranker = _reranker(settings.reranker, settings.max_length)
+            reranker, reranker_error = load_reranker(settings.reranker, settings.max_length)
+            if reranker is not None:
                 stages.end("reranker")
-            except Exception as e:  # any reranker failure is a banner, never a crash
-                reranker_error = (
-                    str(e)
-                    if isinstance(
-                        e, ModelUnavailable | RerankerUnavailable | ImportError | ValueError
-                    )
-                    else f"Cannot load reranker '{settings.reranker}' "
-                    f"({type(e).__name__}: {str(e)[:200]})."
-                )
-            _LOADS[settings.reranker] = reranker_error
             _SEEN.add(keys["reranker"])
     if pending:
         placeholder.empty()
@@ -444,7 +434,9 @@ def run_query(pipeline: Pipeline, query: Query) -> tuple[PipelineResult, bool]:
 
 
 def load_reranker(model_id: str, max_length: int) -> tuple[Any, str | None]:
-    """A cross-encoder from the same cache as the sidebar's (each id and length loads once).
+    """A cross-encoder from the app's model cache (each id and length loads once), for the
+    pipeline and for the Inspect page's second reranker; the outcome is kept for the sidebar
+    (:func:`reranker_status`).
 
     Returns:
         The reranker, or None and a message naming the model and how to provide it.

@@ -153,15 +153,19 @@ def test_hnsw_graph_is_persisted_and_read_back(
     coll, embeddings, queries = synthetic_set
     params = HNSWParams(m=16, ef_construction=64, ef_search=128)
     builds: list[tuple[str, int, int]] = []
-    first = DenseRetriever.from_embeddings(
-        coll,
-        embeddings,
-        "synthetic",
-        index_type="hnsw",
-        hnsw=params,
-        cache_dir=tmp_path,
-        progress=lambda *a: builds.append(a),
-    )
+
+    def open_index() -> DenseRetriever:
+        return DenseRetriever.from_embeddings(
+            coll,
+            embeddings,
+            "synthetic",
+            index_type="hnsw",
+            hnsw=params,
+            cache_dir=tmp_path,
+            progress=lambda *a: builds.append(a),
+        )
+
+    first = open_index()
     assert builds[0] == ("Building HNSW index", 0, 3_000)
     assert builds[-1] == ("Building HNSW index", 3_000, 3_000)
     assert not first.index_loaded
@@ -171,15 +175,7 @@ def test_hnsw_graph_is_persisted_and_read_back(
     mtime = graph.stat().st_mtime_ns
 
     builds.clear()
-    second = DenseRetriever.from_embeddings(
-        coll,
-        embeddings,
-        "synthetic",
-        index_type="hnsw",
-        hnsw=params,
-        cache_dir=tmp_path,
-        progress=lambda *a: builds.append(a),
-    )
+    second = open_index()
     assert builds == []  # read, not rebuilt
     assert second.index_loaded
     assert graph.stat().st_mtime_ns == mtime
