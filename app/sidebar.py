@@ -390,11 +390,10 @@ def render() -> AppContext:
         env_reranker = os.environ.get("RANKSHIFT_RERANKER", "").strip()
         env_off = env_reranker.lower() in ("none", "off")
         # The toggle is drawn once the chosen model is known (below): it must not read "on"
-        # for a model that cannot load. The user's wish is kept meanwhile (WISH_KEY), and the
-        # toggle is seeded from it rather than given a default.
-        if RERANK_ON_KEY not in st.session_state:
-            st.session_state[RERANK_ON_KEY] = st.session_state.get(WISH_KEY, not env_off)
-        rerank_on = bool(st.session_state[RERANK_ON_KEY])
+        # for a model that cannot load. The user's wish is kept meanwhile (WISH_KEY) and is the
+        # toggle's default, so a toggle drawn again after the stand-in starts where it was.
+        wish = bool(st.session_state.get(WISH_KEY, not env_off))
+        rerank_on = bool(st.session_state.get(RERANK_ON_KEY, wish))
         toggle_slot = st.empty()
         default_reranker, reason = (
             preferred_reranker() if not env_off else (DEFAULT_RERANKER, "the default reranker")
@@ -433,7 +432,7 @@ def render() -> AppContext:
                     help=newcomer.toggle_help(problem or ""),
                 )
             else:
-                rerank_on = st.toggle("Rerank with a cross-encoder", key=RERANK_ON_KEY)
+                rerank_on = st.toggle("Rerank with a cross-encoder", value=wish, key=RERANK_ON_KEY)
         state[WISH_KEY] = rerank_on
         max_length = st.select_slider(
             "Cross-encoder max_length (tokens)",
